@@ -1,0 +1,28 @@
+# Two commands do everything on a fresh machine: `make run` (the main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install browser bench
+
+run: $(VENV)/.installed
+	$(BIN)/mnistlab run
+
+test: $(VENV)/.installed browser
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --progress-bar off -q -e '.[dev]'
+	touch $@
+
+# The browser tests drive Debian's chromium through Playwright (Playwright's own download is not needed).
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/train_throughput.py

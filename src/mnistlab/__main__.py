@@ -1,0 +1,5 @@
+"""`python -m mnistlab` runs the command line."""
+
+from mnistlab.cli import main
+
+main()

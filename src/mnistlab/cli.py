@@ -1,0 +1,152 @@
+"""The `mnistlab` command line: typer wiring only; each command calls the package's functions."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mnistlab.errors import MnistlabError
+from mnistlab.models import MODELS
+from mnistlab.recipes import RECIPES
+
+app = typer.Typer(
+    help="mnistlab: train, evaluate and explore the classic MNIST networks (an MLP and a LeNet-5-style CNN).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click errors: a usage line and one "Error:" line, no boxes
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ModelName = Enum("ModelName", {name: name for name in MODELS}, type=str)
+RecipeName = Enum("RecipeName", {name: name for name in RECIPES}, type=str)
+
+DataDir = Annotated[Optional[Path], typer.Option(
+    help="Folder holding MNIST/raw/ (default: $MNISTLAB_DATA_DIR, else ./data).", show_default=False)]
+Device = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps.")]
+Seed = Annotated[int, typer.Option(help="Random seed, set with torch.manual_seed before building the model.")]
+MaxSteps = Annotated[Optional[int], typer.Option(
+    help="Stop after this many training steps, for a quick try (default: train every epoch).",
+    show_default=False)]
+Recipe = Annotated[RecipeName, typer.Option(
+    help="practice: the lab's plain SGD, bit-faithful to its notebook; tuned: the same networks trained better.")]
+
+
+def command(*args, **kwargs):
+    """app.command() that turns a MnistlabError into one line on stderr and exit code 1."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*a, **kw):
+            try:
+                return fn(*a, **kw)
+            except MnistlabError as err:
+                typer.echo(f"mnistlab: error: {err}", err=True)
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                typer.echo("mnistlab: interrupted; files of the last finished epoch are intact", err=True)
+                raise typer.Exit(130) from None
+
+        return app.command(*args, **kwargs)(wrapper)
+
+    return decorate
+
+
+@command()
+def data(
+    data_dir: DataDir = None,
+    repair: Annotated[bool, typer.Option(help="Replace damaged files with a fresh verified copy.")] = False,
+):
+    """Make sure MNIST is on disk and byte-exact (md5 of each file); fetch it if missing."""
+    from mnistlab.data import ensure_mnist, raw_dir
+
+    status = ensure_mnist(data_dir, repair=repair, quiet=False)
+    typer.echo(f"MNIST ready in {raw_dir(status.root)} (source: {status.describe()})")
+    for name, md5 in status.files.items():
+        typer.echo(f"  {name:<26} md5 {md5}  ok")
+
+
+@command()
+def train(
+    model: Annotated[ModelName, typer.Argument(help="Which network to train.")],
+    recipe: Recipe = RecipeName.practice,
+    epochs: Annotated[Optional[int], typer.Option(help="Passes over the training set (default: the recipe's; practice: 10).", show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the recipe's; practice: 0.01).", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default: the recipe's; practice: 64).", show_default=False)] = None,
+    seed: Seed = 0,
+    device: Device = "auto",
+    max_steps: MaxSteps = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<model>-<recipe>-seed<seed>).", show_default=False)] = None,
+    data_dir: DataDir = None,
+):
+    """Train one network and write its run folder (weights, loss history, metrics, loss figure)."""
+    from mnistlab.train import TrainConfig, train_run
+
+    config = TrainConfig(model=model.value, recipe=recipe.value, epochs=epochs, lr=lr, batch_size=batch_size,
+                         seed=seed, device=device, max_steps=max_steps)
+    out = out or Path("runs") / f"{config.model}-{config.recipe}-seed{config.seed}"
+    run = train_run(config, out, data_dir)
+    typer.echo(f"run folder: {run.path}")
+
+
+@command()
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="A run folder, or a .pth state_dict (the practice's own too).")],
+    model: Annotated[Optional[ModelName], typer.Option(help="Architecture of a bare .pth (default: recognised from its keys).", show_default=False)] = None,
+    device: Device = "auto",
+    data_dir: DataDir = None,
+):
+    """Overall and per-digit test accuracy of saved weights."""
+    from mnistlab import data as mnist
+    from mnistlab.evaluate import evaluate as score
+    from mnistlab.models import DISPLAY_NAMES, load_weights
+    from mnistlab.train import resolve_device
+
+    weights = path / "model.pth" if path.is_dir() else path
+    name, network = load_weights(weights, model.value if model else None)
+    where = resolve_device(device)
+    images, labels = mnist.load_split(data_dir, "test", where)
+    result = score(network, images, labels, where)
+    typer.echo(f"{DISPLAY_NAMES[name]} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
+    for digit, accuracy in enumerate(result.per_digit_accuracy):
+        typer.echo(f"  digit {digit}: {accuracy:.4f}")
+
+
+@command()
+def run(
+    recipe: Recipe = RecipeName.practice,
+    seed: Seed = 0,
+    device: Device = "auto",
+    max_steps: MaxSteps = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
+    data_dir: DataDir = None,
+):
+    """The whole lesson: get MNIST, train both networks, evaluate them, print the results, write figures."""
+    from mnistlab import data as mnist
+    from mnistlab.evaluate import results_table
+    from mnistlab.plots import plot_samples
+    from mnistlab.train import TrainConfig, train_run
+
+    configs = [TrainConfig(model=name, recipe=recipe.value, seed=seed, device=device, max_steps=max_steps)
+               for name in MODELS]  # validate every flag before the long work starts
+    status = mnist.ensure_mnist(data_dir, quiet=False)
+    typer.echo(f"MNIST: 4 files verified by md5 in {mnist.raw_dir(status.root)} (source: {status.describe()})")
+    images, _ = mnist.load_split(status.root, "train")
+    samples = plot_samples(images, runs_dir / "samples.png")
+    typer.echo(f"sample digits: {samples}")
+    finished = [train_run(c, runs_dir / f"{c.model}-{c.recipe}-seed{c.seed}", status.root) for c in configs]
+    typer.echo("")
+    typer.echo(results_table(finished))
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

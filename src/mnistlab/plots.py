@@ -1,0 +1,54 @@
+"""The practice's figures as PNG files: sample digits and the loss curve with its running average."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mnistlab.runs import atomic_write  # noqa: E402
+
+RUNNING_AVERAGE = 60  # the practice's N
+
+
+def running_average(values, n: int = RUNNING_AVERAGE) -> np.ndarray:
+    """The practice's smoothing: np.convolve(values, np.ones(n)/n, mode="valid")."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < n:
+        return np.empty(0)
+    return np.convolve(values, np.ones((n,)) / n, mode="valid")
+
+
+def save_figure(fig, path: Path) -> Path:
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_samples(images, path: Path, count: int = 16) -> Path:
+    """The first `count` training images in a square grid, gray_r, axes off."""
+    side = int(np.ceil(np.sqrt(count)))
+    fig = plt.figure(figsize=(6, 6))
+    for i in range(count):
+        ax = fig.add_subplot(side, side, i + 1)
+        ax.imshow(np.asarray(images[i]).reshape(28, 28), cmap=plt.get_cmap("gray_r"))
+        ax.axis("off")
+    return save_figure(fig, path)
+
+
+def plot_loss(loss, title: str, path: Path) -> Path:
+    """Raw per-iteration loss (alpha 0.3) and its running average over 60 iterations (red)."""
+    fig, ax = plt.subplots(figsize=(8, 6))
+    ax.plot(loss, alpha=0.3, label="loss per iteration")
+    smooth = running_average(loss)
+    # "valid" convolution drops N-1 points; aligning it at x=0 keeps the practice's picture
+    ax.plot(smooth, color="red", label=f"running average (N={RUNNING_AVERAGE})")
+    ax.set_title(title)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cross-entropy loss")
+    ax.legend()
+    return save_figure(fig, path)

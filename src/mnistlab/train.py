@@ -1,0 +1,206 @@
+"""Training: the practice's recipe reproduced bit for bit (same batches, same losses) but fed from
+in-memory tensors instead of per-image PIL conversion; `fit()` composes the epochs."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.optim as optim
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from mnistlab import recipes, runs
+from mnistlab.errors import MnistlabError
+from mnistlab.models import MODELS, create_model
+
+NAN_CHECK_EVERY = 50  # steps between finiteness checks (each one waits for the device)
+
+
+@dataclass
+class TrainConfig:
+    model: str = "mlp"  # network from the registry: mlp or cnn
+    recipe: str = "practice"  # practice (the lab's plain SGD, bit-faithful) or tuned
+    epochs: int | None = None  # passes over the training set; None: the recipe's (practice: 10)
+    lr: float | None = None  # peak learning rate; None: the recipe's (practice: 0.01)
+    batch_size: int | None = None  # images per step; None: the recipe's (practice: 64)
+    seed: int = 0  # torch.manual_seed before the model is built, as in the practice
+    device: str = "auto"  # auto (cuda, then mps, then cpu), or a torch device string
+    max_steps: int | None = None  # stop after this many steps (quick runs); None: all epochs
+    train_size: int | None = None  # use only the first N training images; None: all 60,000
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise MnistlabError(f"--model must be one of {', '.join(MODELS)} (got {self.model!r})")
+        if self.recipe not in recipes.RECIPES:
+            raise MnistlabError(f"--recipe must be one of {', '.join(recipes.RECIPES)} (got {self.recipe!r})")
+        recipe = recipes.RECIPES[self.recipe]
+        self.epochs = recipe.epochs if self.epochs is None else self.epochs
+        self.lr = recipe.lr if self.lr is None else self.lr
+        self.batch_size = recipe.batch_size if self.batch_size is None else self.batch_size
+        for flag, value in [("--epochs", self.epochs), ("--batch-size", self.batch_size)]:
+            if value < 1:
+                raise MnistlabError(f"{flag} must be at least 1 (got {value})")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise MnistlabError(f"--lr must be a positive number (got {self.lr})")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise MnistlabError(f"--max-steps must be at least 1 (got {self.max_steps})")
+        if self.train_size is not None and not 1 <= self.train_size <= 60000:
+            raise MnistlabError(f"--train-size must be between 1 and 60000 (got {self.train_size})")
+        resolve_device(self.device)  # fail now on a bad --device, not after loading data
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    loss: list[float] = field(default_factory=list)  # one value per step
+    epoch_loss: list[float] = field(default_factory=list)  # mean loss of each finished epoch
+    train_seconds: float = 0.0
+    steps: int = 0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MnistlabError(f"--device {name!r} is not a device; use auto, cpu, cuda or mps") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(device.type, False):
+        raise MnistlabError(f"--device {name}: no {device.type} device here; use --device auto or cpu")
+    return device
+
+
+def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedule, augment, first_step, bar):
+    """One pass over `batches` of indices; returns the per-step losses as a 1-D tensor."""
+    model.train()
+    losses = []
+    for indices in batches:
+        indices = indices.to(images.device, non_blocking=True)
+        inputs, targets = images[indices], labels[indices]
+        if augment is not None:
+            inputs = augment(inputs)
+        optimizer.zero_grad()
+        # forward
+        outputs = model(inputs)
+        loss = criterion(outputs, targets)
+        # backward
+        loss.backward()
+        # update
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        losses.append(loss.detach())
+        step = first_step + len(losses)
+        if step % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss):
+            break
+        bar.update(1)
+    return torch.stack(losses).float().cpu()
+
+
+def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir: Path | None = None,
+        log=print) -> TrainResult:
+    """Train `config.model` on (images, labels); after each epoch the run folder is brought up to date."""
+    device = resolve_device(config.device)
+    if config.train_size is not None:
+        images, labels = images[: config.train_size], labels[: config.train_size]
+    images, labels = images.to(device), labels.to(device)
+    recipe = recipes.RECIPES[config.recipe]
+
+    torch.manual_seed(config.seed)
+    model = create_model(config.model).to(device)
+    # Shuffling a DataLoader over range(N) draws from the global generator exactly as the practice's
+    # DataLoader over the MNIST dataset does, so the batches (and the losses) are the same.
+    batches = DataLoader(range(len(images)), batch_size=config.batch_size, shuffle=True)
+    total_steps = len(batches) * config.epochs
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    optimizer, schedule = recipe.make_optimizer(model, config.lr, total_steps)
+    augment = recipe.make_augment(device)
+    criterion = recipe.make_criterion()
+
+    result = TrainResult(model)
+    started = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        steps_left = total_steps - result.steps
+        epoch_batches = _take(batches, steps_left)
+        with tqdm(total=min(len(batches), steps_left), desc=f"epoch {epoch}/{config.epochs}",
+                  leave=False, disable=None, unit="step") as bar:
+            losses = train_one_epoch(model, images, labels, epoch_batches, optimizer, criterion,
+                                     schedule, augment, result.steps, bar)
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            step = result.steps + int(bad[0]) + 1
+            raise MnistlabError(f"the loss became {losses[int(bad[0])].item()} at step {step}: training "
+                                f"diverged; try a smaller --lr (now {config.lr})")
+        result.loss += losses.tolist()
+        result.steps += len(losses)
+        result.epoch_loss.append(float(losses.mean()))
+        seconds = time.perf_counter() - epoch_start
+        result.train_seconds = time.perf_counter() - started
+        log(f"epoch {epoch:2d}/{config.epochs}  loss {result.epoch_loss[-1]:.4f} "
+            f"(last batch {result.loss[-1]:.4f})  {len(losses) * config.batch_size / seconds:,.0f} img/s  "
+            f"{seconds:.1f}s")
+        if out_dir is not None:
+            runs.save_progress(out_dir, config, model, result.loss, result.epoch_loss, epoch)
+        if result.steps >= total_steps:
+            break
+    return result
+
+
+def _take(batches, n):
+    """The first `n` batches of one pass (the generator is drawn as a full epoch would)."""
+    for i, indices in enumerate(batches):
+        if i >= n:
+            return
+        yield indices
+
+
+
+def train_run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None, log=print) -> runs.Run:
+    """Train, evaluate on the test set and write the complete run folder; returns the loaded run."""
+    from mnistlab import data, evaluate, plots
+    from mnistlab.models import DISPLAY_NAMES, count_parameters
+
+    out_dir = Path(out_dir)
+    status = data.ensure_mnist(data_dir, quiet=False)
+    device = resolve_device(config.device)
+    train_images, train_labels = data.load_split(status.root, "train", device)
+    test_images, test_labels = data.load_split(status.root, "test", device)
+    recipe = recipes.RECIPES[config.recipe]
+    log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe "
+        f"({recipe.summary}), seed {config.seed} -> {out_dir}")
+    result = fit(config, train_images, train_labels, out_dir, log=log)
+    scores = evaluate.evaluate(result.model, test_images, test_labels, device)
+    metrics = {
+        "model": config.model,
+        "recipe": config.recipe,
+        "seed": config.seed,
+        "overall_accuracy": scores.overall_accuracy,
+        "per_digit_accuracy": scores.per_digit_accuracy,
+        "confusion_matrix": scores.confusion,
+        "train_seconds": result.train_seconds,
+        "steps": result.steps,
+        "epochs_completed": len(result.epoch_loss),
+        "parameters": count_parameters(result.model),
+        "test_images_per_second": scores.images_per_second,
+        "device": str(device),
+        "torch_version": torch.__version__,
+        "data_source": status.source,
+        "data_md5": status.files,
+    }
+    plots.plot_loss(result.loss, f"Training loss ({DISPLAY_NAMES[config.model]})", out_dir / "loss.png")
+    runs.write_json(out_dir / "metrics.json", metrics)
+    log(f"{DISPLAY_NAMES[config.model]}: test accuracy {scores.overall_accuracy:.2%} after "
+        f"{result.steps} steps in {result.train_seconds:.1f}s")
+    return runs.load_run(out_dir)

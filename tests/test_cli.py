@@ -1,0 +1,95 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from mnistlab.cli import app
+from mnistlab.models import create_model
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def quick_runs(mnist_root, tmp_path_factory):
+    """`mnistlab run` end to end with a short step cap."""
+    runs_dir = tmp_path_factory.mktemp("runs")
+    result = invoke("run", "--max-steps", 60, "--runs-dir", runs_dir, "--data-dir", mnist_root, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    return runs_dir, result.output
+
+
+def test_run_end_to_end(quick_runs):
+    runs_dir, output = quick_runs
+    assert "source: files already on disk" in output
+    assert "MultiLayerNN (practice)" in output and "CNN (practice)" in output
+    assert "669,706" in output and "61,706" in output
+    for name in ("mlp", "cnn"):
+        folder = runs_dir / f"{name}-practice-seed0"
+        history = json.loads((folder / "history.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+        config = json.loads((folder / "config.json").read_text())
+        assert len(history["loss"]) == 60 and metrics["steps"] == 60
+        assert config["model"] == name and config["lr"] == 0.01 and config["batch_size"] == 64
+        assert len(metrics["per_digit_accuracy"]) == 10
+        assert f"{metrics['overall_accuracy']:.2%}" in output
+        assert (folder / "loss.png").read_bytes()[:4] == b"\x89PNG"
+        model = create_model(name)
+        model.load_state_dict(torch.load(folder / "model.pth"))  # the practice's own loading line
+    assert (runs_dir / "samples.png").exists()
+
+
+def test_evaluate_run_folder_and_practice_pth(quick_runs, mnist_root, tmp_path):
+    runs_dir, _ = quick_runs
+    metrics = json.loads((runs_dir / "cnn-practice-seed0" / "metrics.json").read_text())
+    result = invoke("evaluate", runs_dir / "cnn-practice-seed0", "--data-dir", mnist_root)
+    assert result.exit_code == 0, result.output
+    assert f"overall accuracy {metrics['overall_accuracy']:.4f}" in result.output
+    assert result.output.count("digit ") == 10
+    # a .pth written by the practice's `torch.save(model1.state_dict(), "./multinn.pth")`
+    torch.save(create_model("mlp").state_dict(), tmp_path / "multinn.pth")
+    result = invoke("evaluate", tmp_path / "multinn.pth", "--data-dir", mnist_root)
+    assert result.exit_code == 0 and "MultiLayerNN" in result.output
+
+
+def test_train_command_writes_its_run_folder(mnist_root, tmp_path):
+    result = invoke("train", "mlp", "--max-steps", 20, "--seed", 4, "--out", tmp_path / "r", "--data-dir", mnist_root)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["seed"] == 4
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["steps"] == 20
+
+
+def one_line_error(result, text):
+    assert result.exit_code != 0
+    assert text in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_input_gets_one_line(quick_runs, mnist_root, tmp_path):
+    runs_dir, _ = quick_runs
+    one_line_error(invoke("train", "resnet"), "'resnet' is not one of 'mlp', 'cnn'")
+    bad = invoke("train", "mlp", "--epochs", -2, "--data-dir", mnist_root, "--out", tmp_path / "x")
+    one_line_error(bad, "--epochs must be at least 1 (got -2)")
+    assert bad.output.count("\n") == 1 and not (tmp_path / "x").exists()
+    one_line_error(invoke("evaluate", runs_dir / "cnn-practice-seed0", "--model", "mlp", "--data-dir", mnist_root),
+                   "it is a cnn checkpoint: pass --model cnn")
+    one_line_error(invoke("evaluate", tmp_path / "missing.pth"), "no such file")
+    one_line_error(invoke("train", "mlp", "--device", "cuda:7", "--data-dir", mnist_root), "--device cuda:7")
+
+
+def test_help_states_defaults():
+    result = invoke("train", "--help")
+    assert result.exit_code == 0
+    for default in ("default: 0", "default: auto", "default: practice", "practice: 10", "practice: 0.01", "practice: 64"):
+        assert default in result.output
+
+
+def test_python_dash_m():
+    result = subprocess.run([sys.executable, "-m", "mnistlab", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "train" in result.stdout

@@ -1,0 +1,83 @@
+import pickle
+
+import pytest
+import torch
+
+from mnistlab.errors import MnistlabError
+from mnistlab.models import MODELS, count_parameters, create_model, load_weights
+
+EXPECTED_PARAMETERS = {"mlp": 669_706, "cnn": 61_706}
+# The practice's attribute names, hence its notebook's state_dict keys.
+PRACTICE_KEYS = {
+    "mlp": ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"],
+    "cnn": ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
+            "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"],
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_forward_shape_and_finite(name):
+    model = create_model(name)
+    out = model(torch.rand(5, 1, 28, 28))
+    assert out.shape == (5, 10)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_parameter_count(name):
+    assert count_parameters(create_model(name)) == EXPECTED_PARAMETERS[name]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_state_dict_keys_are_the_practices(name):
+    assert list(create_model(name).state_dict()) == PRACTICE_KEYS[name]
+
+
+def test_cnn_has_the_practices_pooling_layers():
+    cnn = create_model("cnn")
+    assert isinstance(cnn.pool1, torch.nn.MaxPool2d) and isinstance(cnn.pool2, torch.nn.MaxPool2d)
+    assert cnn.conv1.padding == (2, 2) and cnn.conv2.padding == (0, 0)
+
+
+def test_registry_rejects_unknown_name():
+    with pytest.raises(MnistlabError, match="unknown model 'resnet'; choose one of: mlp, cnn"):
+        create_model("resnet")
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_load_weights_round_trip_and_recognition(tmp_path, name):
+    model = create_model(name)
+    torch.save(model.state_dict(), tmp_path / "w.pth")
+    found, loaded = load_weights(tmp_path / "w.pth")
+    assert found == name
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_checkpoint_of_the_other_architecture(tmp_path):
+    torch.save(create_model("cnn").state_dict(), tmp_path / "cnn.pth")
+    with pytest.raises(MnistlabError, match="does not fit the mlp network; it is a cnn checkpoint: pass --model cnn"):
+        load_weights(tmp_path / "cnn.pth", "mlp")
+
+
+def test_bad_weight_files(tmp_path):
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(MnistlabError, match="is not a PyTorch weights file"):
+        load_weights(tmp_path / "junk.pth")
+    with pytest.raises(MnistlabError, match="no such file"):
+        load_weights(tmp_path / "absent.pth")
+    torch.save({"fc1.weight": torch.zeros(3)}, tmp_path / "partial.pth")
+    with pytest.raises(MnistlabError, match="fits neither network"):
+        load_weights(tmp_path / "partial.pth")
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_untrusted_pickle_is_refused(tmp_path):
+    """weights_only=True: a pickle that would call a function is rejected, not executed."""
+    with open(tmp_path / "evil.pth", "wb") as f:
+        pickle.dump({"fc1.weight": Payload()}, f)
+    with pytest.raises(MnistlabError, match="is not a PyTorch weights file"):
+        load_weights(tmp_path / "evil.pth")
