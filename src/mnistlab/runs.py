@@ -16,6 +16,12 @@ from mnistlab.errors import MnistlabError
 RUN_FILES = ("config.json", "history.json", "model.pth", "metrics.json")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write) -> None:
     """Call `write(f)` on a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
@@ -24,6 +30,7 @@ def atomic_write(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
