@@ -1,0 +1,213 @@
+"""The analysis report built from short real runs: its numbers and tables, its figures in a real
+browser, sentences that follow the numbers, bad input, and the `summary` command."""
+
+import json
+import re
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+from torchinfo import summary as torchinfo_summary
+from typer.testing import CliRunner
+
+from mnistlab import plots
+from mnistlab.analysis import NetworkNumbers, analysis_sentences
+from mnistlab.cli import app
+from mnistlab.errors import MnistlabError
+from mnistlab.models import MODELS, create_model
+from mnistlab.report import build_report
+
+runner = CliRunner()
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SECTIONS = ["1. Setup", "2. Results", "3. Where they fail", "4. Training", "5. Parameters",
+            "6. CNN layer sizes", "7. Analysis"]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def quick(mnist_root, tmp_path_factory):
+    """`mnistlab run --seeds 2` capped at 60 steps: four real runs, and the report it ends with."""
+    base = tmp_path_factory.mktemp("report")
+    result = invoke("run", "--seeds", 2, "--max-steps", 60, "--device", "cpu", "--runs-dir", base / "runs",
+                    "--data-dir", mnist_root)
+    assert result.exit_code == 0, result.output
+    return base, result.output
+
+
+def metrics_of(base, name, seed):
+    return json.loads((base / "runs" / f"{name}-practice-seed{seed}" / "metrics.json").read_text())
+
+
+def test_run_with_seeds_ends_with_the_report(quick):
+    base, output = quick
+    assert output.rstrip().endswith(f"report: {base / 'report' / 'index.html'}")
+    for name in MODELS:
+        assert [metrics_of(base, name, s)["seed"] for s in (0, 1)] == [0, 1]
+
+
+def test_report_holds_the_measured_numbers(quick):
+    base, _ = quick
+    page = (base / "report" / "index.html").read_text()
+    markdown = (base / "report" / "report.md").read_text()
+    for section in SECTIONS:
+        assert f"<h2>{section}</h2>" in page and f"## {section}" in markdown
+    for text in (page, markdown):
+        assert "669,706" in text and "61,706" in text and "10.9×" in text
+    # deliverable 4: every row of the CNN's sizes, as the input → output cells of its table
+    for layer, kind, given, produced in [
+            ("conv1", "Conv2d", "1 × 28 × 28", "6 × 28 × 28"), ("pool1", "MaxPool2d", "6 × 28 × 28", "6 × 14 × 14"),
+            ("conv2", "Conv2d", "6 × 14 × 14", "16 × 10 × 10"), ("pool2", "MaxPool2d", "16 × 10 × 10", "16 × 5 × 5"),
+            ("flatten", "view", "16 × 5 × 5", "400"), ("fc1", "Linear", "400", "120"), ("fc2", "Linear", "120", "84"),
+            ("fc3", "Linear", "84", "10")]:
+        assert f"| {layer} | {kind} | {given} | {produced} |" in markdown
+        assert f"<td>{layer}</td><td>{kind}</td><td>{given}</td><td>{produced}</td>" in page
+    assert "| conv1 | Conv2d | 1 × 28 × 28 | 6 × 28 × 28 | 6 | 5 | 1 | 2 | O = (28 − 5 + 2·2) / 1 + 1 = 28 |" in markdown
+    # accuracies: each seed exactly as metrics.json says, and their mean ± std
+    for seed in (0, 1):
+        mlp, cnn = (metrics_of(base, name, seed)["overall_accuracy"] for name in MODELS)
+        assert f"| seed {seed} | {mlp:.2%} | {cnn:.2%} |" in markdown
+    cells = []
+    for name in MODELS:
+        values = [metrics_of(base, name, s)["overall_accuracy"] for s in (0, 1)]
+        cells.append(f"{statistics.fmean(values):.2%} ± {statistics.stdev(values) * 100:.2f}")
+    assert f"| test accuracy | {cells[0]} | {cells[1]} |" in markdown
+    assert "quick runs capped at 60 training steps" in markdown
+    # self-contained: every link is a local file beside the page or an anchor
+    for link in re.findall(r'(?:src|href)="([^"]+)"', page):
+        assert link.startswith(("#", "data:")) or (base / "report" / link).read_bytes()[:4] == b"\x89PNG", link
+    assert "http" not in page
+
+
+def test_report_opens_in_chromium_with_every_image(quick, artifacts):
+    base, _ = quick
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto((base / "report" / "index.html").as_uri())
+        page.wait_for_load_state("load")
+        widths = page.evaluate("[...document.images].map(img => [img.getAttribute('src'), img.naturalWidth])")
+        page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+        browser.close()
+    assert len(widths) == 8
+    assert all(width > 0 for _, width in widths), widths
+    assert errors == []
+
+
+def numbers(name, accuracy, weak_digit, confused_with, epoch_losses, seeds=1, spread=0.0):
+    """A made-up network result: every digit at `accuracy` except `weak_digit`, 10 points lower."""
+    per_digit = [accuracy - (0.1 if d == weak_digit else 0.0) for d in range(10)]
+    confusion = [[1000 if t == p else 0 for p in range(10)] for t in range(10)]
+    confusion[weak_digit][confused_with] = 100
+    confusion[weak_digit][weak_digit] = 900
+    return NetworkNumbers(
+        name=name, accuracies=[accuracy + spread * (i - (seeds - 1) / 2) for i in range(seeds)],
+        per_digit=[per_digit] * seeds, confusion=confusion,
+        loss=[value for value in epoch_losses for _ in range(100)], epoch_loss=list(epoch_losses),
+        steps_per_epoch=100, train_seconds=[12.0] * seeds, images_per_second=[5000.0] * seeds, device="cpu")
+
+
+def test_analysis_follows_the_numbers():
+    first = analysis_sentences(numbers("mlp", 0.94, 8, 3, [0.5, 0.3, 0.2]),
+                               numbers("cnn", 0.98, 4, 9, [0.2, 0.1, 0.0995]))
+    second = analysis_sentences(numbers("mlp", 0.995, 2, 7, [0.5, 0.4, 0.39]),
+                                numbers("cnn", 0.96, 5, 3, [0.5, 0.3, 0.2]))
+    text, other = " ".join(first), " ".join(second)
+    assert first != second
+    assert text.startswith("The CNN wins: 98.00% against 94.00%") and "4.00 percentage points" in text
+    assert other.startswith("The MultiLayerNN wins: 99.50% against 96.00%")
+    assert "MultiLayerNN's hardest digit is 8, 84.0% correct, most often taken for 3 (100 times)" in text
+    assert "CNN's hardest digit is 5, 86.0% correct, most often taken for 3 (100 times)" in other
+    # convergence from the last two epochs' mean loss
+    assert "0.200 against 0.300 the epoch before (-33.3%): still falling" in text
+    assert "0.100 against 0.100 the epoch before (-0.5%): flat" in text
+    assert "0.390 against 0.400 the epoch before (-2.5%): still falling" in other
+    # LeCun et al. 1998: 4.7% / 3.05% for the perceptrons, 0.95% for LeNet-5
+    assert "test error of 6.00% (it has 2 hidden layers of 512 and 512 units) is 1.3× the 4.7%" in text
+    assert "test error of 0.50% (it has 2 hidden layers of 512 and 512 units) is below the 4.7%" in other
+    assert "CNN's test error of 2.00% is 2.1× the 0.95% of their LeNet-5" in text
+    level = analysis_sentences(numbers("mlp", 0.970, 8, 3, [0.3, 0.2], seeds=3, spread=0.01),
+                               numbers("cnn", 0.975, 8, 3, [0.3, 0.2], seeds=3, spread=0.01))
+    assert level[0].startswith("The two networks are level")
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monkeypatch):
+    base, _ = quick
+    out = tmp_path / "report"
+    shutil.copytree(base / "report", out)
+    before = snapshot(out)
+    run = {(name, s): tmp_path / f"{name}{s}" for name in MODELS for s in (0, 1)}
+    for (name, s), folder in run.items():
+        shutil.copytree(base / "runs" / f"{name}-practice-seed{s}", folder)
+
+    def fails(paths, match, **kwargs):
+        with pytest.raises(MnistlabError, match=match):
+            build_report(paths, out, **kwargs)
+        assert snapshot(out) == before
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+    (run["mlp", 0] / "history.json").unlink()
+    fails([run["mlp", 0], run["cnn", 0]], re.escape(f"{run['mlp', 0] / 'history.json'} is missing; "
+                                                    f"`mnistlab train mlp --out {run['mlp', 0]}` makes it"))
+    fails([run["mlp", 1], base / "runs" / "mlp-practice-seed0"], "no finished cnn run among the folders given .found: 2 mlp run")
+    (run["cnn", 0] / "metrics.json").write_text('{"overall_accuracy": 0.9,')
+    fails([run["mlp", 1], run["cnn", 0]], re.escape(f"{run['cnn', 0] / 'metrics.json'} is corrupted"))
+    metrics = json.loads((run["cnn", 1] / "metrics.json").read_text())
+    del metrics["confusion_matrix"]
+    (run["cnn", 1] / "metrics.json").write_text(json.dumps(metrics))
+    fails([run["mlp", 1], run["cnn", 1]], "metrics.json is corrupted .no 'confusion_matrix'.; `mnistlab train cnn")
+    fails([], "no finished mlp run in", runs_dir=tmp_path / "empty")
+    # a failure halfway through (here: while drawing) leaves the old report whole
+    monkeypatch.setattr(plots, "plot_confusion", lambda *a, **k: (_ for _ in ()).throw(MnistlabError("disk full")))
+    fails([base / "runs" / "mlp-practice-seed0", base / "runs" / "cnn-practice-seed0"], "disk full")
+
+    stranger = tmp_path / "notes"
+    stranger.mkdir()
+    (stranger / "todo.txt").write_text("mine")
+    with pytest.raises(MnistlabError, match="holds other files and no report"):
+        build_report([], stranger, runs_dir=base / "runs")
+    assert snapshot(stranger) == {"todo.txt": b"mine"}
+    result = invoke("report", run["mlp", 1], "--out", out)
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_report_command_replaces_the_report(quick, mnist_root, tmp_path):
+    base, _ = quick
+    out = tmp_path / "report"
+    result = invoke("report", base / "runs" / "mlp-practice-seed0", base / "runs" / "cnn-practice-seed0",
+                    "--out", out, "--data-dir", mnist_root)
+    assert result.exit_code == 0, result.output
+    assert "| Seeds | 0 (1 run per network) |" in (out / "report.md").read_text()
+    result = invoke("report", "--runs-dir", base / "runs", "--out", out, "--data-dir", mnist_root)
+    assert result.exit_code == 0 and f"report: {out / 'index.html'}" in result.output
+    assert "| Seeds | 0, 1 (2 runs per network) |" in (out / "report.md").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temporary folder left beside it
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_summary_counts_match_pytorch_and_torchinfo(name):
+    result = invoke("summary", name)
+    assert result.exit_code == 0, result.output
+    model = create_model(name)
+    total = sum(p.numel() for p in model.parameters())
+    assert total == torchinfo_summary(model, input_size=(1, 1, 28, 28), verbose=0).total_params
+    assert f"total parameters: {total:,}" in result.output
+    rows = [line.split() for line in result.output.splitlines() if re.match(r"(conv|fc|pool)\d", line)]
+    assert sum(int(row[-1].replace(",", "")) for row in rows) == total
+    for row in rows:
+        layer = getattr(model, row[0])
+        assert int(row[-1].replace(",", "")) == sum(p.numel() for p in layer.parameters())
+    if name == "cnn":
+        assert re.search(r"conv2\s+Conv2d\s+16 × 10 × 10\s+2,400\s+16\s+2,416", result.output)
