@@ -120,20 +120,25 @@ def evaluate(
 @command()
 def run(
     recipe: Recipe = RecipeName.practice,
-    seed: Seed = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the first run (torch.manual_seed before building the model).")] = 0,
+    seeds: Annotated[int, typer.Option(help="Train each network with this many seeds (--seed, --seed + 1, ...); the report shows mean ± std.")] = 1,
     device: Device = "auto",
     max_steps: MaxSteps = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
+    report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the report goes (default: report/ beside the runs folder).", show_default=False)] = None,
     data_dir: DataDir = None,
 ):
-    """The whole lesson: get MNIST, train both networks, evaluate them, print the results, write figures."""
+    """The whole lesson: get MNIST, train both networks, evaluate them, print the results, write the report."""
     from mnistlab import data as mnist
     from mnistlab.evaluate import results_table
     from mnistlab.plots import plot_samples
+    from mnistlab.report import build_report
     from mnistlab.train import TrainConfig, train_run
 
-    configs = [TrainConfig(model=name, recipe=recipe.value, seed=seed, device=device, max_steps=max_steps)
-               for name in MODELS]  # validate every flag before the long work starts
+    if seeds < 1:
+        raise MnistlabError(f"--seeds must be at least 1 (got {seeds})")
+    configs = [TrainConfig(model=name, recipe=recipe.value, seed=s, device=device, max_steps=max_steps)
+               for s in range(seed, seed + seeds) for name in MODELS]  # validate every flag before the long work
     status = mnist.ensure_mnist(data_dir, quiet=False)
     typer.echo(f"MNIST: 4 files verified by md5 in {mnist.raw_dir(status.root)} (source: {status.describe()})")
     images, _ = mnist.load_split(status.root, "train")
@@ -142,6 +147,66 @@ def run(
     finished = [train_run(c, runs_dir / f"{c.model}-{c.recipe}-seed{c.seed}", status.root) for c in configs]
     typer.echo("")
     typer.echo(results_table(finished))
+    report = build_report([r.path for r in finished], report_dir or runs_dir.parent / "report", data_dir=status.root)
+    typer.echo(f"\nreport: {report}")
+
+
+RunsDir = Annotated[Path, typer.Option("--runs", help="Folder of run folders; the latest mlp and cnn runs are used.")]
+PredictModel = Enum("PredictModel", {**{name: name for name in MODELS}, "both": "both"}, type=str)
+
+
+@command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps the app on this machine.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
+    runs: RunsDir = Path("runs"),
+):
+    """Start the drawing page: draw a digit and watch both networks answer live."""
+    from mnistlab.web.app import bind, create_app, serve_forever, url_of
+
+    app = create_app(runs_dir=runs)
+    for message in app.state.networks.missing:
+        typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
+    sock = bind(host, port)
+    typer.echo(f"mnistlab is serving the drawing page at {url_of(sock)}  (Ctrl+C stops it)")
+    serve_forever(app, sock)
+
+
+@command()
+def predict(
+    images: Annotated[list[Path], typer.Argument(help="PNG or JPEG files, one digit each.", metavar="IMAGE",
+                                                 show_default=False)],
+    model: Annotated[PredictModel, typer.Option(help="Which network answers.")] = PredictModel.both,
+    runs: RunsDir = Path("runs"),
+):
+    """Predict the digit in image files, preprocessed the MNIST way as on the drawing page."""
+    from mnistlab.web.networks import load_latest, predict_files
+
+    networks = load_latest(runs, tuple(MODELS) if model.value == "both" else (model.value,))
+    for message in networks.missing:
+        typer.echo(f"mnistlab: note: {message}", err=True)
+    typer.echo(predict_files(images, networks))
+
+
+@command()
+def report(
+    run_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN_DIR", help="Run folders to report on (default: the latest mlp and cnn runs in --runs-dir, with their other seeds).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option(help="Folder for index.html, report.md and the figures; replaced whole.")] = Path("report"),
+    runs_dir: Annotated[Path, typer.Option(help="Where to look for runs when no RUN_DIR is given.")] = Path("runs"),
+    data_dir: DataDir = None,
+):
+    """Build the analysis report (HTML + Markdown) comparing the MLP and the CNN from saved runs."""
+    from mnistlab.report import build_report
+
+    typer.echo(f"report: {build_report(run_dirs or [], out, runs_dir, data_dir)}")
+
+
+@command()
+def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe.")]):
+    """Per-layer table of a network: layer, type, output shape and parameters, like torchinfo's summary."""
+    from mnistlab.render import summary_table
+
+    typer.echo(summary_table(model.value))
 
 
 def main():

@@ -1,0 +1,88 @@
+"""The trained networks the page and `mnistlab predict` use: the latest run of each, loaded once,
+and one forward pass giving every network's probabilities for the same 28×28 inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from mnistlab.errors import MnistlabError
+from mnistlab.models import DISPLAY_NAMES, MODELS, load_weights
+from mnistlab.runs import latest_run
+
+
+@dataclass
+class Network:
+    name: str  # registry name: mlp or cnn
+    model: nn.Module
+    source: str = "given in code"  # the run folder its weights came from
+    test_accuracy: float | None = None  # from that run's metrics.json
+
+    def describe(self) -> dict:
+        return {"name": self.name, "display_name": DISPLAY_NAMES[self.name], "source": self.source,
+                "test_accuracy": self.test_accuracy}
+
+
+@dataclass
+class Networks:
+    loaded: dict[str, Network]  # in registry order
+    missing: list[str] = field(default_factory=list)  # one message per missing network: how to train it
+
+    @torch.inference_mode()
+    def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """(N, 28, 28) inputs in [0, 1] → {name: (N, 10) softmax probabilities}."""
+        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
+        return {name: net.model(batch).softmax(dim=1).numpy() for name, net in self.loaded.items()}
+
+
+def from_models(models: dict[str, nn.Module]) -> Networks:
+    """Networks built in code (tests, notebooks): {"mlp": model, "cnn": model}."""
+    unknown = [name for name in models if name not in MODELS]
+    if unknown or not models:
+        raise MnistlabError(f"models must be a non-empty dict keyed by {', '.join(MODELS)} (got {list(models)})")
+    loaded = {name: Network(name, models[name].cpu().eval()) for name in MODELS if name in models}
+    return Networks(loaded)
+
+
+def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MODELS)) -> Networks:
+    """The latest finished run of each of `names` under `runs_dir`; at least one must exist."""
+    loaded, missing = {}, []
+    for name in names:
+        try:
+            run = latest_run(runs_dir, name)
+        except MnistlabError as err:
+            missing.append(str(err))
+            continue
+        _, model = load_weights(run.weights, name)
+        loaded[name] = Network(name, model.eval(), str(run.path), run.metrics["overall_accuracy"])
+    if not loaded:
+        wanted = " or ".join(f"`mnistlab train {name}`" for name in names)
+        raise MnistlabError(f"no trained network in {runs_dir}; `mnistlab run` trains both ({wanted} trains one)"
+                            if len(names) > 1 else missing[0])
+    return Networks(loaded, missing)
+
+
+def predict_files(paths: list[Path], networks: Networks) -> str:
+    """`mnistlab predict`: every image preprocessed the MNIST way, then a table of each network's
+    digit and confidence, one row per file."""
+    from mnistlab.preprocess import image_to_mnist
+
+    images = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as err:
+            raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
+        images.append(image_to_mnist(data, str(path)))
+    probabilities = networks.predict(np.stack(images))  # {name: (N, 10)}
+    names = [DISPLAY_NAMES[name] for name in probabilities]
+    width = max(4, *(len(str(p)) for p in paths))
+    lines = [f"{'file':<{width}}" + "".join(f"  {n:>14}" for n in names)]
+    for row, path in enumerate(paths):
+        cells = [f"{p[row].argmax()} ({p[row].max():.1%})" for p in probabilities.values()]
+        lines.append(f"{str(path):<{width}}" + "".join(f"  {c:>14}" for c in cells))
+    return "\n".join(lines)
