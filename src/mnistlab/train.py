@@ -38,10 +38,10 @@ class TrainConfig:
             raise MnistlabError(f"--model must be one of {', '.join(MODELS)} (got {self.model!r})")
         if self.recipe not in recipes.RECIPES:
             raise MnistlabError(f"--recipe must be one of {', '.join(recipes.RECIPES)} (got {self.recipe!r})")
-        recipe = recipes.RECIPES[self.recipe]
-        self.epochs = recipe.epochs if self.epochs is None else self.epochs
-        self.lr = recipe.lr if self.lr is None else self.lr
-        self.batch_size = recipe.batch_size if self.batch_size is None else self.batch_size
+        epochs, lr, batch_size = recipes.RECIPES[self.recipe].defaults(self.model)
+        self.epochs = epochs if self.epochs is None else self.epochs
+        self.lr = lr if self.lr is None else self.lr
+        self.batch_size = batch_size if self.batch_size is None else self.batch_size
         for flag, value in [("--epochs", self.epochs), ("--batch-size", self.batch_size)]:
             if value < 1:
                 raise MnistlabError(f"{flag} must be at least 1 (got {value})")
@@ -108,8 +108,11 @@ def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedu
 
 
 def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir: Path | None = None,
-        log=print) -> TrainResult:
-    """Train `config.model` on (images, labels); after each epoch the run folder is brought up to date."""
+        log=print, on_epoch=None) -> TrainResult:
+    """Train `config.model` on (images, labels); after each epoch the run folder is brought up to date.
+
+    `on_epoch(epoch, result)`, if given, runs after each epoch (to score `result.model`, say); its
+    time is not counted in `result.train_seconds`."""
     device = resolve_device(config.device)
     if config.train_size is not None:
         images, labels = images[: config.train_size], labels[: config.train_size]
@@ -125,11 +128,12 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     optimizer, schedule = recipe.make_optimizer(model, config.lr, total_steps)
-    augment = recipe.make_augment(device)
+    augment = recipe.make_augment(device, config.model)
     criterion = recipe.make_criterion()
 
     result = TrainResult(model)
     started = time.perf_counter()
+    outside = 0.0  # seconds spent in on_epoch, left out of train_seconds
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
         steps_left = total_steps - result.steps
@@ -147,12 +151,16 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         result.steps += len(losses)
         result.epoch_loss.append(float(losses.mean()))
         seconds = time.perf_counter() - epoch_start
-        result.train_seconds = time.perf_counter() - started
+        result.train_seconds = time.perf_counter() - started - outside
         log(f"epoch {epoch:2d}/{config.epochs}  loss {result.epoch_loss[-1]:.4f} "
             f"(last batch {result.loss[-1]:.4f})  {len(losses) * config.batch_size / seconds:,.0f} img/s  "
             f"{seconds:.1f}s")
         if out_dir is not None:
             runs.save_progress(out_dir, config, model, result.loss, result.epoch_loss, epoch)
+        if on_epoch is not None:
+            paused = time.perf_counter()
+            on_epoch(epoch, result)
+            outside += time.perf_counter() - paused
         if result.steps >= total_steps:
             break
     return result
