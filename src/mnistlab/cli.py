@@ -124,7 +124,7 @@ def run(
     seeds: Annotated[int, typer.Option(help="Train each network with this many seeds (--seed, --seed + 1, ...); the report shows mean ± std.")] = 1,
     device: Device = "auto",
     max_steps: MaxSteps = None,
-    runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", "--runs", help="Where run folders go.")] = Path("runs"),
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the report goes (default: report/ beside the runs folder).", show_default=False)] = None,
     data_dir: DataDir = None,
 ):
@@ -151,7 +151,7 @@ def run(
     typer.echo(f"\nreport: {report}")
 
 
-RunsDir = Annotated[Path, typer.Option("--runs", help="Folder of run folders; the latest mlp and cnn runs are used.")]
+RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of run folders; the latest mlp and cnn runs are used.")]
 PredictModel = Enum("PredictModel", {**{name: name for name in MODELS}, "both": "both"}, type=str)
 
 
@@ -192,7 +192,7 @@ def predict(
 def report(
     run_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN_DIR", help="Run folders to report on (default: the latest mlp and cnn runs in --runs-dir, with their other seeds).", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for index.html, report.md and the figures; replaced whole.")] = Path("report"),
-    runs_dir: Annotated[Path, typer.Option(help="Where to look for runs when no RUN_DIR is given.")] = Path("runs"),
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", "--runs", help="Where to look for runs when no RUN_DIR is given.")] = Path("runs"),
     data_dir: DataDir = None,
 ):
     """Build the analysis report (HTML + Markdown) comparing the MLP and the CNN from saved runs."""
