@@ -24,5 +24,8 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+# Speed comparisons (not tests): each prints its figures and ratios.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/time_to_accuracy.py
+	$(BIN)/python benchmarks/web_latency.py
