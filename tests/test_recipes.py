@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from mnistlab import recipes
-from mnistlab import train as train_module
 from mnistlab.augment import RandomAffine
 from mnistlab.evaluate import evaluate
 from mnistlab.models import MODELS, count_parameters, create_model, load_weights

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.optim as optim
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
