@@ -200,7 +200,8 @@ def ensure_mnist(root: str | Path | None = None, repair: bool = False, quiet: bo
         try:
             FETCHERS[source](root)
         except Exception as err:  # any failure means: try the next source
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            # torchvision reports each mirror it tried; its last line holds the cause
+            reason = str(err).strip().splitlines()[-1].strip() if str(err).strip() else type(err).__name__
             tried.append(f"{source}: {reason}")
             if not quiet:
                 print(f"  failed: {reason}", file=sys.stderr)
