@@ -172,7 +172,7 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
         stamp = time.strftime("%Y-%m-%d %H:%M")
         runs.atomic_write(staging / "index.html", lambda f: f.write(render_html(title, stamp, sections).encode()))
         runs.atomic_write(staging / "report.md", lambda f: f.write(render_markdown(title, stamp, sections).encode()))
-        os.chmod(staging, 0o777 & ~runs._umask())
+        os.chmod(staging, 0o777 & ~runs.current_umask())
         _swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
