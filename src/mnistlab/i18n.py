@@ -1,0 +1,95 @@
+"""Languages: which one a user gets (flag, then locale), gettext catalogues (src/mnistlab/locale, made
+with Babel: `make i18n`) and Babel's number, percent and date formatting for that language."""
+
+from __future__ import annotations
+
+import copy
+import gettext
+import os
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_datetime
+
+from mnistlab.errors import MnistlabError
+
+LANGUAGES = ("en", "es")  # English is the source language of every message
+DEFAULT = "en"
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "mnistlab"
+LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")  # in the order POSIX gives them weight
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGUAGES:
+        raise MnistlabError(f"--lang must be one of {', '.join(LANGUAGES)} (got {lang!r})")
+    return lang
+
+
+def resolve_lang(lang: str | None = None, environ=None) -> str:
+    """`lang` if given, else the first locale variable that is set: es* gives Spanish, anything else English."""
+    if lang:
+        return check_lang(lang)
+    environ = os.environ if environ is None else environ
+    for name in LOCALE_VARIABLES:
+        value = environ.get(name, "")
+        if value:
+            first = value.split(":")[0]  # LANGUAGE may list several
+            return "es" if first.lower().startswith("es") else DEFAULT
+    return DEFAULT
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of LANGUAGES for an HTTP Accept-Language header (quality values honoured)."""
+    ranked = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, i, tag.strip().lower()))
+    for _, _, tag in sorted(ranked):
+        if tag[:2] in LANGUAGES:
+            return tag[:2]
+    return DEFAULT
+
+
+@lru_cache(maxsize=None)
+def translation(lang: str) -> gettext.NullTranslations:
+    """The compiled catalogue of `lang` (English: the messages as written)."""
+    check_lang(lang)
+    if lang == DEFAULT:
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang])  # a missing .mo is a packaging bug
+
+
+def gettext_for(lang: str):
+    """`_` for `lang`."""
+    return translation(lang).gettext
+
+
+def _apply(kind: str, value: float, lang: str, digits: int) -> str:
+    """The language's own decimal or percent pattern (separators, spacing) with exactly `digits` decimals."""
+    locale = Locale.parse(check_lang(lang))
+    pattern = copy.copy((locale.percent_formats if kind == "percent" else locale.decimal_formats)[None])
+    pattern.frac_prec = (digits, digits)
+    return pattern.apply(value, locale)
+
+
+def percent(value: float, lang: str, digits: int = 2) -> str:
+    """0.9793 → '97.93%' (en) or '97,93 %' (es, with a no-break space)."""
+    return _apply("percent", value, lang, digits)
+
+
+def number(value: float, lang: str, digits: int = 0) -> str:
+    """669706 → '669,706' (en) or '669.706' (es); `digits` decimals."""
+    return _apply("decimal", value, lang, digits)
+
+
+def date(moment: datetime, lang: str) -> str:
+    return format_datetime(moment, format="medium", locale=Locale.parse(lang))
