@@ -1,195 +1,251 @@
-"""The report's seven sections as blocks for render.py: setup, results, where they fail, training,
-parameters (deliverable 3), CNN layer sizes (deliverable 4) and the analysis (deliverable 2)."""
+"""The report's seven sections as named blocks for the templates: setup, results, where they fail,
+training, parameters (deliverable 3), CNN layer sizes (deliverable 4) and the analysis (deliverable 2),
+every word in the report's language."""
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mnistlab import data, plots, recipes
-from mnistlab.analysis import NetworkNumbers, analysis_sentences, percent_pm
-from mnistlab.evaluate import Evaluation
-from mnistlab.layers import cnn_size_rows, format_shape, measured_shapes, parameter_rows
-from mnistlab.models import count_parameters, create_model
-from mnistlab.runs import Run
+from mnistlab.i18n import Texts
+from mnistlab.layers import SizeRow, format_shape
+from mnistlab.report.analysis import Network, analysis_sentences, percent_pm, phrases
 
 TRAIN_IMAGES = 60000
 GALLERY = 24  # misclassified test images shown per network, the most confident mistakes first
 
 
-@dataclass
-class Network:
-    runs: list[Run]  # every seed, lowest first
-    numbers: NetworkNumbers
-    evaluation: Evaluation  # the shown run's weights evaluated again, for the gallery
-
-    @property
-    def shown(self) -> Run:
-        return self.runs[0]
+@dataclass(frozen=True)
+class Paragraph:
+    kind: ClassVar[str] = "paragraph"
+    text: str  # `code` spans in backticks
 
 
-def steps_per_epoch(config: dict) -> int:
-    return math.ceil((config.get("train_size") or TRAIN_IMAGES) / config["batch_size"])
+@dataclass(frozen=True)
+class Table:
+    kind: ClassVar[str] = "table"
+    headers: list[str]
+    rows: list[list[str]]
 
 
-def _one_of(networks, key) -> str:
-    return ", ".join(sorted({str(r.metrics[key]) for n in networks for r in n.runs}))
+@dataclass(frozen=True)
+class Figure:
+    kind: ClassVar[str] = "figure"
+    file: str  # a PNG beside the page
+    caption: str
 
 
-def setup_section(networks: list[Network]) -> list:
-    shown = networks[0].shown
-    md5s = {k: v for n in networks for r in n.runs for k, v in r.metrics["data_md5"].items()}
-    checks = [[name, md5s.get(name, "not recorded"), "yes" if md5s.get(name) == md5 else "NO"]
+@dataclass(frozen=True)
+class Figures:
+    """Figures side by side, one per network."""
+
+    kind: ClassVar[str] = "figures"
+    figures: list[Figure]
+
+
+@dataclass(frozen=True)
+class Section:
+    anchor: str  # the same in every language, so links to a section keep working
+    title: str
+    blocks: list
+
+
+def _one_of(values) -> str:
+    return ", ".join(sorted({str(v) for v in values}))
+
+
+def source_label(source: str, t: Texts) -> str:
+    labels = {"local": t.gettext("files already on disk"), "torchvision": t.gettext("torchvision's official mirrors"),
+              "pypi": t.gettext("the PyPI wheel {wheel}").format(wheel=data.WHEEL_REQUIREMENT)}
+    return labels.get(source, source)
+
+
+def setup_section(networks: list[Network], t: Texts) -> list:
+    _ = t.gettext
+    every_run = [r for n in networks for r in n.runs]
+    md5s = {k: v for r in every_run for k, v in r.metrics.data_md5.items()}
+    checks = [[name, md5s.get(name, _("not recorded")), _("yes") if md5s.get(name) == md5 else _("NO")]
               for name, md5 in data.MNIST_MD5.items()]
-    good = sum(row[2] == "yes" for row in checks)
+    good = sum(md5s.get(name) == md5 for name, md5 in data.MNIST_MD5.items())
 
     def per_network(describe) -> str:
         """One value when both networks agree, else each network's."""
         values = [describe(n) for n in networks]
         return values[0] if len(set(values)) == 1 else "; ".join(
-            f"{n.numbers.display}: {v}" for n, v in zip(networks, values))
+            f"{n.display}: {v}" for n, v in zip(networks, values))
 
     def recipe_of(n: Network) -> str:
-        recipe = recipes.RECIPES.get(n.shown.config["recipe"])
-        return n.shown.config["recipe"] + (f": {recipe.summary}" if recipe else "")
+        name = n.runs[0].config.recipe
+        recipe = recipes.RECIPES.get(name)
+        return name + (f": {_(recipe.summary)}" if recipe else "")
+
+    def settings_of(n: Network) -> str:
+        config = n.runs[0].config
+        return _("{epochs} epochs, learning rate {lr}, batch size {batch_size}").format(
+            epochs=config.epochs, lr=t.exact(config.lr), batch_size=config.batch_size)
 
     def seeds_of(n: Network) -> str:
-        return (", ".join(str(r.config.get("seed")) for r in n.runs) +
-                f" ({len(n.runs)} run{'s' * (len(n.runs) > 1)} per network)")
+        return t.ngettext("{seeds} ({count} run per network)", "{seeds} ({count} runs per network)", len(n.runs)
+                          ).format(seeds=", ".join(str(r.config.seed) for r in n.runs), count=len(n.runs))
     rows = [
-        ["Data", f"MNIST: {TRAIN_IMAGES:,} training and {sum(map(sum, shown.metrics['confusion_matrix'])):,} test images"],
-        ["Data source", ", ".join(data.SOURCE_NAMES.get(s, s) for s in _one_of(networks, "data_source").split(", "))],
-        ["Checksums", f"{good} of {len(checks)} files match torchvision's published md5"],
-        ["Device", _one_of(networks, "device")],
-        ["PyTorch", _one_of(networks, "torch_version")],
-        ["Recipe", per_network(recipe_of)],
-        ["Settings", per_network(lambda n: f"{n.shown.config.get('epochs')} epochs, learning rate "
-                                           f"{n.shown.config.get('lr')}, batch size {n.shown.config['batch_size']}")],
-        ["Seeds", per_network(seeds_of)],
+        [_("Data"), _("MNIST: {train} training and {test} test images").format(
+            train=t.number(TRAIN_IMAGES), test=t.number(sum(map(sum, networks[0].confusion))))],
+        [_("Data source"), ", ".join(source_label(s, t) for s in sorted({r.metrics.data_source for r in every_run}))],
+        [_("Checksums"), _("{good} of {count} files match torchvision's published md5").format(
+            good=good, count=len(checks))],
+        [_("Device"), _one_of(r.metrics.device for r in every_run)],
+        ["PyTorch", _one_of(r.metrics.torch_version for r in every_run)],
+        [_("Recipe"), per_network(recipe_of)],
+        [_("Settings"), per_network(settings_of)],
+        [_("Seeds"), per_network(seeds_of)],
     ]
     for n in networks:
-        steps = n.shown.metrics["steps"]
-        rows.append([f"{n.numbers.display} training", f"{steps:,} steps ({steps / n.numbers.steps_per_epoch:.2f} "
-                     f"epochs) per run; run folders: " + ", ".join(f"`{r.path}`" for r in n.runs)])
-    blocks = [("p", "This report compares the two networks of the MNIST practice, a multilayer perceptron "
-                    "and a LeNet-5-style CNN, using only numbers measured in the runs below."),
-              ("table", ["", "value"], rows), ("table", ["file", "md5", "matches"], checks)]
-    capped = sorted({n.shown.config["max_steps"] for n in networks if n.shown.config.get("max_steps")})
+        steps = n.runs[0].metrics.steps
+        rows.append([_("{network} training").format(network=n.display, **phrases(n, t)),
+                     _("{steps} steps ({epochs} epochs) per run; run folders: {folders}").format(
+                         steps=t.number(steps), epochs=t.number(steps / n.steps_per_epoch, 2),
+                         folders=", ".join(f"`{r.path}`" for r in n.runs))])
+    blocks = [Paragraph(_("This report compares the two networks of the MNIST practice, a multilayer perceptron "
+                          "and a LeNet-5-style CNN, using only numbers measured in the runs below.")),
+              Table(["", _("value")], rows), Table([_("file"), "md5", _("matches")], checks)]
+    capped = sorted({n.runs[0].config.max_steps for n in networks if n.runs[0].config.max_steps})
     if capped:
-        blocks.insert(1, ("p", f"Note: these are quick runs capped at {' / '.join(map(str, capped))} training "
-                               f"steps, not the practice's full training; the numbers below say so."))
+        blocks.insert(1, Paragraph(_("Note: these are quick runs capped at {steps} training steps, not the "
+                                     "practice's full training; the numbers below say so.").format(
+            steps=" / ".join(t.number(s) for s in capped))))
     return blocks
 
 
-def results_section(networks: list[Network]) -> list:
-    names = [n.numbers.display for n in networks]
-    rows = [["test accuracy"] + [percent_pm(n.numbers.accuracies) for n in networks],
-            ["test error"] + [f"{(1 - n.numbers.accuracy):.2%}" for n in networks],
-            ["misclassified (run shown)"] + [f"{n.numbers.errors():,}" for n in networks],
-            ["training time (s)"] + [f"{statistics.fmean(n.numbers.train_seconds):,.1f}" for n in networks],
-            ["training steps"] + [f"{n.shown.metrics['steps']:,}" for n in networks],
-            ["inference (images/s)"] + [f"{statistics.fmean(n.numbers.images_per_second):,.0f} on "
-                                        f"{n.numbers.device}" for n in networks],
-            ["parameters"] + [f"{n.numbers.parameters:,}" for n in networks]]
-    blocks = [("table", [""] + names, rows)]
+def results_section(networks: list[Network], t: Texts) -> list:
+    _ = t.gettext
+    names = [n.display for n in networks]
+    rows = [[_("test accuracy")] + [percent_pm(n.accuracies, t) for n in networks],
+            [_("test error")] + [t.percent(1 - n.accuracy) for n in networks],
+            [_("misclassified (run shown)")] + [t.number(n.errors) for n in networks],
+            [_("training time (s)")] + [t.number(statistics.fmean(n.train_seconds), 1) for n in networks],
+            [_("training steps")] + [t.number(n.runs[0].metrics.steps) for n in networks],
+            [_("inference (images/s)")] + [_("{speed} on {device}").format(
+                speed=t.number(statistics.fmean(n.images_per_second)), device=n.device) for n in networks],
+            [_("parameters")] + [t.number(n.parameters) for n in networks]]
+    blocks = [Table([""] + names, rows)]
     seeds = max(len(n.runs) for n in networks)
     if seeds > 1:
-        blocks.insert(0, ("p", "Mean ± standard deviation (in percentage points) over the seeds."))
-        by_seed = [{r.config.get("seed"): r.metrics["overall_accuracy"] for r in n.runs} for n in networks]
-        per_seed = [[f"seed {seed}"] + [f"{accuracy[seed]:.2%}" if seed in accuracy else "" for accuracy in by_seed]
+        blocks.insert(0, Paragraph(_("Mean ± standard deviation (in percentage points) over the seeds.")))
+        by_seed = [{r.config.seed: r.metrics.overall_accuracy for r in n.runs} for n in networks]
+        per_seed = [[_("seed {seed}").format(seed=seed)] + [t.percent(acc[seed]) if seed in acc else "" for acc in by_seed]
                     for seed in sorted(set().union(*by_seed))]
-        blocks.append(("table", ["test accuracy per seed"] + names, per_seed))
-    totals = [sum(row) for row in networks[0].numbers.confusion]
+        blocks.append(Table([_("test accuracy per seed")] + names, per_seed))
+    totals = [sum(row) for row in networks[0].confusion]
     digits = []
     for d in range(10):
-        values = [n.numbers.digit_accuracy[d] for n in networks]
-        spreads = [[seed[d] for seed in n.numbers.per_digit] for n in networks]
-        digits.append([str(d), f"{totals[d]:,}"] + [percent_pm(s) for s in spreads] +
-                      [f"{(values[1] - values[0]) * 100:+.2f}"])
-    blocks += [("table", ["digit", "test images"] + names + [f"{names[1]} − {names[0]} (points)"], digits),
-               ("fig", "per_digit.png", "Per-digit test accuracy of both networks"
-                + (" (error bars: standard deviation over seeds)" if seeds > 1 else ""))]
-    return blocks
+        values = [n.digit_accuracy[d] for n in networks]
+        digits.append([str(d), t.number(totals[d])] + [percent_pm([seed[d] for seed in n.per_digit], t)
+                                                        for n in networks] + [t.signed((values[1] - values[0]) * 100)])
+    difference = _("{second} − {first} (points)").format(first=names[0], second=names[1])
+    caption = (_("Per-digit test accuracy of both networks (error bars: standard deviation over seeds)") if seeds > 1
+               else _("Per-digit test accuracy of both networks"))
+    return blocks + [Table([_("digit"), _("test images")] + names + [difference], digits),
+                     Figure("per_digit.png", caption)]
 
 
-def failures_section(networks: list[Network]) -> list:
-    pairs = [n.numbers.confused_pairs(5) for n in networks]
-    rows = [[str(i + 1)] + [f"{p[i][0]} → {p[i][1]} ({p[i][2]} times)" if i < len(p) else "" for p in pairs]
+def failures_section(networks: list[Network], t: Texts) -> list:
+    _ = t.gettext
+    pairs = [n.confused_pairs(5) for n in networks]
+    rows = [[str(i + 1)] + [t.ngettext("{true} → {predicted} ({count} time)", "{true} → {predicted} ({count} times)",
+                                       p[i][2]).format(true=p[i][0], predicted=p[i][1], count=t.number(p[i][2]))
+                            if i < len(p) else "" for p in pairs]
             for i in range(max(map(len, pairs)))]
-    blocks = [("p", f"Confusion matrices of the run shown (seed {networks[0].shown.config.get('seed')}): rows are "
-                    "the true digit, columns the prediction; the diagonal counts the correct answers."),
-              ("figs", [(f"confusion_{n.numbers.name}.png", f"{n.numbers.display} confusion matrix") for n in networks]),
-              ("table", ["most confused (true → predicted)"] + [n.numbers.display for n in networks], rows)]
+    blocks = [Paragraph(_("Confusion matrices of the run shown (seed {seed}): rows are the true digit, columns the "
+                          "prediction; the diagonal counts the correct answers.").format(seed=networks[0].runs[0].config.seed)),
+              Figures([Figure(f"confusion_{n.name}.png", _("{network} confusion matrix").format(
+                  network=n.display, **phrases(n, t))) for n in networks]),
+              Table([_("most confused (true → predicted)")] + [n.display for n in networks], rows)]
     for n in networks:
-        again, saved = n.evaluation.overall_accuracy, n.shown.metrics["overall_accuracy"]
-        note = "" if round(again, 4) == round(saved, 4) else (
-            f" Evaluating its weights again here gives {again:.2%} (metrics.json: {saved:.2%}): "
-            f"the arithmetic of the device differs slightly.")
-        blocks.append(("fig", f"misclassified_{n.numbers.name}.png",
-                       f"{n.numbers.display}: its {GALLERY} most confident mistakes, as true → predicted "
-                       f"(softmax confidence).{note}"))
+        again, saved = n.evaluation.overall_accuracy, n.accuracies[0]
+        note = "" if round(again, 4) == round(saved, 4) else " " + _(
+            "Evaluating its weights again here gives {again} (metrics.json: {saved}): the arithmetic of the device "
+            "differs slightly.").format(again=t.percent(again), saved=t.percent(saved))
+        blocks.append(Figure(f"misclassified_{n.name}.png", _(
+            "{network}: its {count} most confident mistakes, as true → predicted (softmax confidence).").format(
+            network=n.display, count=GALLERY) + note))
     return blocks
 
 
-def training_section(networks: list[Network]) -> list:
-    rows = [[str(e + 1)] + [f"{n.numbers.epoch_loss[e]:.4f}" if e < len(n.numbers.epoch_loss) else ""
-                            for n in networks] for e in range(max(len(n.numbers.epoch_loss) for n in networks))]
-    return [("figs", [(f"loss_{n.numbers.name}.png", f"{n.numbers.display}: loss per step and its running "
-                       f"average over {plots.RUNNING_AVERAGE} steps") for n in networks]),
-            ("fig", "loss_comparison.png", "Both networks on one axis, in epochs (log scale)"),
-            ("table", ["epoch", *(f"{n.numbers.display} mean loss" for n in networks)], rows)]
+def training_section(networks: list[Network], t: Texts) -> list:
+    _ = t.gettext
+    rows = [[str(e + 1)] + [t.number(n.epoch_loss[e], 4) if e < len(n.epoch_loss) else "" for n in networks]
+            for e in range(max(len(n.epoch_loss) for n in networks))]
+    return [Figures([Figure(f"loss_{n.name}.png", _("{network}: loss per step and its running average over {window} "
+                                                    "steps").format(network=n.display, window=plots.RUNNING_AVERAGE))
+                     for n in networks]),
+            Figure("loss_comparison.png", _("Both networks on one axis, in epochs (log scale)")),
+            Table([_("epoch"), *(_("{network} mean loss").format(network=n.display, **phrases(n, t)) for n in networks)],
+                  rows)]
 
 
-def parameters_section(networks: list[Network]) -> list:
-    rows, totals = [], {}
+def parameters_section(networks: list[Network], t: Texts) -> list:
+    _ = t.gettext
+    rows = []
     for n in networks:
-        model = create_model(n.numbers.name)
-        layers = parameter_rows(model)
-        totals[n.numbers.display] = count_parameters(model)
-        rows += [[n.numbers.display, r.name, r.kind, format_shape(r.weight_shape), f"{r.weights:,}",
-                  f"{r.biases:,}", f"{r.total:,}"] for r in layers]
-        rows.append([n.numbers.display, "total", "", "", f"{sum(r.weights for r in layers):,}",
-                     f"{sum(r.biases for r in layers):,}", f"{totals[n.numbers.display]:,}"])
-    (big, b), (small, s) = sorted(totals.items(), key=lambda t: -t[1])
-    efficiency = [[n.numbers.display, f"{n.numbers.parameters:,}", f"{n.numbers.accuracy:.2%}",
-                   f"{n.numbers.accuracy * 100 / (n.numbers.parameters / 1000):.3f}"] for n in networks]
-    return [("p", "A Linear layer has inputs × outputs weights and one bias per output; a Conv2d layer has "
-                  "out_channels × in_channels × kernel × kernel weights and one bias per output channel. "
-                  "Pooling, ReLU and flattening have no parameters."),
-            ("table", ["network", "layer", "type", "weight shape", "weights", "biases", "total"], rows),
-            ("p", f"Totals: {big} {b:,} parameters, {small} {s:,}; the {big} has {b / s:.1f}× as many "
-                  f"({b:,} / {s:,} = {b / s:.2f})."),
-            ("table", ["network", "parameters", "test accuracy", "accuracy points per 1,000 parameters"],
-             efficiency)]
+        rows += [[n.display, r.name, r.kind, format_shape(r.weight_shape), t.number(r.weights), t.number(r.biases),
+                  t.number(r.total)] for r in n.layers]
+        rows.append([n.display, _("total"), "", "", t.number(sum(r.weights for r in n.layers)),
+                     t.number(sum(r.biases for r in n.layers)), t.number(n.parameters)])
+    big, small = sorted(networks, key=lambda n: -n.parameters)
+    efficiency = [[n.display, t.number(n.parameters), t.percent(n.accuracy),
+                   t.number(n.accuracy * 100 / (n.parameters / 1000), 3)] for n in networks]
+    ratio = big.parameters / small.parameters
+    totals = _("Totals: {big} {big_parameters} parameters, {small} {small_parameters}; {the_big} has {ratio}× as many "
+               "({big_parameters} / {small_parameters} = {exact}).").format(
+        big=big.display, small=small.display, the_big=phrases(big, t)["the"], big_parameters=t.number(big.parameters),
+        small_parameters=t.number(small.parameters), ratio=t.number(ratio, 1), exact=t.number(ratio, 2))
+    return [Paragraph(_("A Linear layer has inputs × outputs weights and one bias per output; a Conv2d layer has "
+                        "out_channels × in_channels × kernel × kernel weights and one bias per output channel. "
+                        "Pooling, ReLU and flattening have no parameters.")),
+            Table([_("network"), _("layer"), _("type"), _("weight shape"), _("weights"), _("biases"), _("total")], rows),
+            Paragraph(totals),
+            Table([_("network"), _("parameters"), _("test accuracy"), _("accuracy points per 1,000 parameters")],
+                  efficiency)]
 
 
-def sizes_section() -> list:
-    model = create_model("cnn")
-    rows, measured = cnn_size_rows(model), measured_shapes(model)  # cnn_size_rows raises on a mismatch
+def layer_kind(kind: str, t: Texts) -> str:
+    """The two steps that are not PyTorch modules, named in the reader's language."""
+    return {"image": t.pgettext("layer type", "image"), "view": t.pgettext("layer type", "view")}.get(kind, kind)
+
+
+def sizes_section(size_rows: list[SizeRow], measured: dict, t: Texts) -> list:
+    """`size_rows` worked out by layers.cnn_size_rows (which raises on a mismatch) and `measured`, the
+    shapes of the one forward pass with hooks both came from."""
+    _ = t.gettext
     table, previous = [], None
-    for row in rows:
+    for row in size_rows:
         hooked = measured.get(row.layer, (None, None))[1]
         if row.layer == "flatten":
             hooked = measured["fc1"][0]  # the view has no module: fc1's input is what it produced
-        table.append([row.layer, row.kind, format_shape(previous) if previous else "",
+        working = _("one 28×28 grayscale image") if row.layer == "input" else row.working
+        table.append([row.layer, layer_kind(row.kind, t), format_shape(previous) if previous else "",
                       format_shape(row.shape), str(row.feature_maps or ""), str(row.kernel or ""),
-                      str(row.stride or ""), "" if row.padding is None else str(row.padding), row.working,
-                      f"{format_shape(hooked)} ✓" if hooked else "(the image)"])
+                      str(row.stride or ""), "" if row.padding is None else str(row.padding), working,
+                      f"{format_shape(hooked)} ✓" if hooked else _("(the image)")])
         previous = row.shape
-    return [("p", "Output size of a convolution or pooling layer: O = (W − F + 2P) / S + 1, with W the input "
-                  "width, F the kernel size, P the padding and S the stride. Every row below is worked out with "
-                  "this formula and checked against the shape measured with forward hooks on the network."),
-            ("table", ["layer", "type", "input", "output (C × H × W)", "feature maps", "kernel", "stride",
-                       "padding", "working", "measured"], table)]
+    return [Paragraph(_("Output size of a convolution or pooling layer: O = (W − F + 2P) / S + 1, with W the input "
+                        "width, F the kernel size, P the padding and S the stride. Every row below is worked out with "
+                        "this formula and checked against the shape measured with forward hooks on the network.")),
+            Table([_("layer"), _("type"), _("input"), _("output (C × H × W)"), _("feature maps"), _("kernel"),
+                   _("stride"), _("padding"), _("working"), _("measured")], table)]
 
 
-SECTIONS = ["Setup", "Results", "Where they fail", "Training", "Parameters", "CNN layer sizes", "Analysis"]
-
-
-def all_sections(networks: list[Network]) -> list[tuple[str, list]]:
-    a, b = (n.numbers for n in networks)
-    bodies = [setup_section(networks), results_section(networks), failures_section(networks),
-              training_section(networks), parameters_section(networks), sizes_section(),
-              [("p", sentence) for sentence in analysis_sentences(a, b)]]
-    return list(zip(SECTIONS, bodies))
+def all_sections(networks: list[Network], size_rows: list[SizeRow], measured: dict, t: Texts) -> list[Section]:
+    _ = t.gettext
+    a, b = networks
+    return [
+        Section("setup", _("Setup"), setup_section(networks, t)),
+        Section("results", _("Results"), results_section(networks, t)),
+        Section("where-they-fail", _("Where they fail"), failures_section(networks, t)),
+        Section("training", _("Training"), training_section(networks, t)),
+        Section("parameters", _("Parameters"), parameters_section(networks, t)),
+        Section("cnn-layer-sizes", _("CNN layer sizes"), sizes_section(size_rows, measured, t)),
+        Section("analysis", _("Analysis"), [Paragraph(s) for s in analysis_sentences(a, b, t.lang)]),
+    ]
