@@ -11,7 +11,7 @@ from typing import ClassVar
 from mnistlab import data, plots, recipes
 from mnistlab.i18n import Texts
 from mnistlab.layers import SizeRow, format_shape
-from mnistlab.report.analysis import Network, analysis_sentences, percent_pm, phrases
+from mnistlab.report.analysis import Network, analysis_sentences, percent_pm, phrases, roles
 
 TRAIN_IMAGES = 60000
 GALLERY = 24  # misclassified test images shown per network, the most confident mistakes first
@@ -199,7 +199,7 @@ def parameters_section(networks: list[Network], t: Texts) -> list:
     ratio = big.parameters / small.parameters
     totals = _("Totals: {big} {big_parameters} parameters, {small} {small_parameters}; {the_big} has {ratio}× as many "
                "({big_parameters} / {small_parameters} = {exact}).").format(
-        big=big.display, small=small.display, the_big=phrases(big, t)["the"], big_parameters=t.number(big.parameters),
+        **roles(t, big=big, small=small), big_parameters=t.number(big.parameters),
         small_parameters=t.number(small.parameters), ratio=t.number(ratio, 1), exact=t.number(ratio, 2))
     return [Paragraph(_("A Linear layer has inputs × outputs weights and one bias per output; a Conv2d layer has "
                         "out_channels × in_channels × kernel × kernel weights and one bias per output channel. "
@@ -225,7 +225,7 @@ def sizes_section(size_rows: list[SizeRow], measured: dict, t: Texts) -> list:
         if row.layer == "flatten":
             hooked = measured["fc1"][0]  # the view has no module: fc1's input is what it produced
         working = _("one 28×28 grayscale image") if row.layer == "input" else row.working
-        table.append([row.layer, layer_kind(row.kind, t), format_shape(previous) if previous else "",
+        table.append([_("input") if row.layer == "input" else row.layer, layer_kind(row.kind, t), format_shape(previous) if previous else "",
                       format_shape(row.shape), str(row.feature_maps or ""), str(row.kernel or ""),
                       str(row.stride or ""), "" if row.padding is None else str(row.padding), working,
                       f"{format_shape(hooked)} ✓" if hooked else _("(the image)")])
