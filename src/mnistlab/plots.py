@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
 from mnistlab.data import IMAGE_SIDE  # noqa: E402
 from mnistlab.files import atomic_write  # noqa: E402
@@ -23,6 +24,22 @@ def running_average(values, n: int = RUNNING_AVERAGE) -> np.ndarray:
     if len(values) < n:
         return np.empty(0)
     return np.convolve(values, np.ones((n,)) / n, mode="valid")
+
+
+class DecimalComma(ScalarFormatter):
+    """Matplotlib's own tick labels (97.5, 0.25) with a decimal comma: 97,5, 0,25."""
+
+    def __call__(self, value, pos=None):
+        return super().__call__(value, pos).replace(".", ",")
+
+
+def localize_ticks(ax, t: Texts) -> None:
+    """Plain-number axes of `ax` written with `t`'s decimal sign (log axes only show powers of ten)."""
+    if t.number(0.5, 1) == "0.5":
+        return
+    for axis in (ax.xaxis, ax.yaxis):
+        if type(axis.get_major_formatter()) is ScalarFormatter:
+            axis.set_major_formatter(DecimalComma())
 
 
 def save_figure(fig, path: Path) -> Path:
@@ -45,7 +62,8 @@ def plot_samples(images, path: Path, count: int = 16) -> Path:
 def plot_loss(loss, title: str, path: Path, t: Texts | None = None) -> Path:
     """Raw per-iteration loss (alpha 0.3) and its running average over 60 iterations (red); labels in
     the language of `t` (default English)."""
-    _ = (t or texts("en")).gettext
+    t = t or texts("en")
+    _ = t.gettext
     fig, ax = plt.subplots(figsize=(8, 6))
     ax.plot(loss, alpha=0.3, label=_("loss per iteration"))
     smooth = running_average(loss)
@@ -54,5 +72,6 @@ def plot_loss(loss, title: str, path: Path, t: Texts | None = None) -> Path:
     ax.set_title(title)
     ax.set_xlabel(_("iteration"))
     ax.set_ylabel(_("cross-entropy loss"))
+    localize_ticks(ax, t)
     ax.legend()
     return save_figure(fig, path)

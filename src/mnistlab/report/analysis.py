@@ -297,17 +297,13 @@ def throughput_sentence(a: Network, b: Network, t: Texts) -> str:
 
 
 def analysis_sentences(a: Network, b: Network, lang: str | None = None) -> list[str]:
-    """The analysis paragraphs, in reading order, in `lang` (default: the locale's)."""
+    """The analysis paragraphs, in reading order, in `lang` (default: the locale's). A network known
+    only from memory (the notebook's) may lack a loss history or timings: those sentences are left out."""
     t = texts(lang)
-    return [
-        winner_sentence(a, b, t),
-        gain_sentence(a, b, t),
-        hardest_digits_sentence(a, t),
-        hardest_digits_sentence(b, t),
-        convergence_sentence(a, t),
-        convergence_sentence(b, t),
-        lecun_sentence(a, t),
-        lecun_sentence(b, t),
-        parameter_sentence(a, b, t),
-        throughput_sentence(a, b, t),
-    ]
+    sentences = [winner_sentence(a, b, t), gain_sentence(a, b, t), hardest_digits_sentence(a, t),
+                 hardest_digits_sentence(b, t)]
+    sentences += [convergence_sentence(net, t) for net in (a, b) if net.loss]
+    sentences += [lecun_sentence(a, t), lecun_sentence(b, t), parameter_sentence(a, b, t)]
+    if a.train_seconds and b.train_seconds:
+        sentences.append(throughput_sentence(a, b, t))
+    return sentences

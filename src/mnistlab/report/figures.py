@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistlab.plots import RUNNING_AVERAGE, plot_loss, running_average, save_figure  # sets the Agg backend
+from mnistlab.plots import RUNNING_AVERAGE, localize_ticks, plot_loss, running_average, save_figure  # Agg backend
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -39,6 +39,7 @@ def plot_per_digit(networks: list[Network], path: Path, t: Texts) -> Path:
     ax.set_title(_("Per-digit test accuracy (the axis starts at {bottom})").format(bottom=t.percent(bottom / 100, 0)))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=len(networks), frameon=False)
+    localize_ticks(ax, t)
     return save_figure(fig, path)
 
 
@@ -82,6 +83,7 @@ def plot_loss_comparison(networks: list[Network], path: Path, t: Texts) -> Path:
     ax.set_title(_("Training loss of both networks"))
     ax.grid(alpha=0.3, which="both")
     ax.legend()
+    localize_ticks(ax, t)
     return save_figure(fig, path)
 
 

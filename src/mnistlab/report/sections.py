@@ -83,7 +83,8 @@ def setup_section(networks: list[Network], t: Texts) -> list:
 
     def settings_of(n: Network) -> str:
         config = n.runs[0].config
-        return _("{epochs} epochs, learning rate {lr}, batch size {batch_size}").format(
+        return t.ngettext("{epochs} epoch, learning rate {lr}, batch size {batch_size}",
+                          "{epochs} epochs, learning rate {lr}, batch size {batch_size}", config.epochs).format(
             epochs=config.epochs, lr=t.exact(config.lr), batch_size=config.batch_size)
 
     def seeds_of(n: Network) -> str:
