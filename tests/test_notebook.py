@@ -91,7 +91,7 @@ def test_committed_analysis_text_matches_the_printed_accuracies(committed):
     assert "10,0 épocas" in analysis
     for name in NETWORKS:
         overall, digits = printed_accuracies(committed, name)
-        assert f"{float(overall) * 100:.2f} %".replace(".", ",") in analysis
+        assert f"{float(overall) * 100:.2f}".replace(".", ",") + "\u00a0%" in analysis  # Babel's es percent
     assert "**669.706** parámetros y la CNN **61.706**" in analysis
     assert "O = (14 − 5 + 2·0) / 1 + 1 = 10" in analysis
 
