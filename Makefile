@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install browser bench
+.PHONY: run test test-fast install browser bench
 
 run: $(VENV)/.installed
 	$(BIN)/mnistlab run
 
 test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest
+
+# The quick subset while working: no full trainings, no notebook run.
+test-fast: $(VENV)/.installed browser
+	$(BIN)/python -m pytest -m "not slow"
 
 install: $(VENV)/.installed
 
@@ -18,7 +22,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --progress-bar off -q -e '.[dev]'
 	touch $@
 
-# The browser tests drive Debian's chromium through Playwright (Playwright's own download is not needed).
+# The browser tests drive Debian's chromium through Playwright (Playwright's own download is not
+# needed). The one place that installs it: `make test` and CI both come through here.
 browser:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -8,18 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import png_bytes
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import predict
 from mnistlab.preprocess import BlankImage, decode_image, image_to_mnist, pixels_to_mnist, to_mnist
 from mnistlab.train import TrainConfig, fit
 
 SAMPLE = 300  # MNIST test digits in the accuracy comparison
-
-
-def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array, mode).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def as_canvas(digit: np.ndarray, scale: int, top: int, left: int) -> np.ndarray:

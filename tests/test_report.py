@@ -12,6 +12,7 @@ from playwright.sync_api import sync_playwright
 from torchinfo import summary as torchinfo_summary
 from typer.testing import CliRunner
 
+from helpers import CHROMIUM_ARGS
 from mnistlab import plots
 from mnistlab.analysis import NetworkNumbers, analysis_sentences
 from mnistlab.cli import app
@@ -20,8 +21,6 @@ from mnistlab.models import MODELS, create_model
 from mnistlab.report import build_report
 
 runner = CliRunner()
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 SECTIONS = ["1. Setup", "2. Results", "3. Where they fail", "4. Training", "5. Parameters",
             "6. CNN layer sizes", "7. Analysis"]
 

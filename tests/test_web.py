@@ -23,33 +23,16 @@ from mnistlab.errors import MnistlabError
 from mnistlab.models import create_model
 from mnistlab.preprocess import image_to_mnist
 from mnistlab.train import TrainConfig, train_run
+from helpers import CHROMIUM_ARGS, data_url, png_bytes
 from mnistlab.web.app import STATIC, bind, create_app, running
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 SAMPLE = 60  # MNIST test digits sent through the API
 
 
-def png_bytes(array: np.ndarray, mode: str | None = None, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array, mode).save(buffer, fmt)
-    return buffer.getvalue()
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory, mnist_root):
-    """Both networks trained here (about 10 s on 2 idle cores): plain SGD at lr 0.1, one epoch of the MLP,
-    600 steps of the CNN (93.5% and 96.4% on the test set)."""
-    runs = tmp_path_factory.mktemp("runs")
-    for model in ("mlp", "cnn"):
-        config = TrainConfig(model=model, lr=0.1, epochs=1, max_steps=600 if model == "cnn" else None, device="cpu")
-        run = train_run(config, runs / f"{model}-quick", mnist_root, log=lambda line: None)
-        assert run.metrics["overall_accuracy"] >= 0.9
-    return runs
+def runs_dir(quick_runs):
+    return quick_runs
 
 
 @pytest.fixture(scope="module")

@@ -85,11 +85,12 @@ def train(
     data_dir: DataDir = None,
 ):
     """Train one network and write its run folder (weights, loss history, metrics, loss figure)."""
+    from mnistlab.runs import run_dir_name
     from mnistlab.train import TrainConfig, train_run
 
     config = TrainConfig(model=model.value, recipe=recipe.value, epochs=epochs, lr=lr, batch_size=batch_size,
                          seed=seed, device=device, max_steps=max_steps)
-    out = out or Path("runs") / f"{config.model}-{config.recipe}-seed{config.seed}"
+    out = out or Path("runs") / run_dir_name(config.model, config.recipe, config.seed)
     run = train_run(config, out, data_dir)
     typer.echo(f"run folder: {run.path}")
 
@@ -129,26 +130,9 @@ def run(
     data_dir: DataDir = None,
 ):
     """The whole lesson: get MNIST, train both networks, evaluate them, print the results, write the report."""
-    from mnistlab import data as mnist
-    from mnistlab.evaluate import results_table
-    from mnistlab.plots import plot_samples
-    from mnistlab.report import build_report
-    from mnistlab.train import TrainConfig, train_run
+    from mnistlab.lesson import run_lesson
 
-    if seeds < 1:
-        raise MnistlabError(f"--seeds must be at least 1 (got {seeds})")
-    configs = [TrainConfig(model=name, recipe=recipe.value, seed=s, device=device, max_steps=max_steps)
-               for s in range(seed, seed + seeds) for name in MODELS]  # validate every flag before the long work
-    status = mnist.ensure_mnist(data_dir, quiet=False)
-    typer.echo(f"MNIST: 4 files verified by md5 in {mnist.raw_dir(status.root)} (source: {status.describe()})")
-    images, _ = mnist.load_split(status.root, "train")
-    samples = plot_samples(images, runs_dir / "samples.png")
-    typer.echo(f"sample digits: {samples}")
-    finished = [train_run(c, runs_dir / f"{c.model}-{c.recipe}-seed{c.seed}", status.root) for c in configs]
-    typer.echo("")
-    typer.echo(results_table(finished))
-    report = build_report([r.path for r in finished], report_dir or runs_dir.parent / "report", data_dir=status.root)
-    typer.echo(f"\nreport: {report}")
+    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo)
 
 
 RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of run folders; the latest mlp and cnn runs are used.")]
@@ -194,7 +178,7 @@ def predict(
     runs: RunsDir = Path("runs"),
 ):
     """Predict the digit in image files, preprocessed the MNIST way as on the drawing page."""
-    from mnistlab.web.networks import load_latest, predict_files
+    from mnistlab.predict import load_latest, predict_files
 
     networks = load_latest(runs, tuple(MODELS) if model.value == "both" else (model.value,))
     for message in networks.missing:

@@ -71,15 +71,15 @@ def results_table(runs) -> str:
     """Finished runs side by side: overall and per-digit test accuracy, parameters, training time."""
     from mnistlab.models import DISPLAY_NAMES
 
-    headers = [f"{DISPLAY_NAMES[r.model]} ({r.config['recipe']})" for r in runs]
+    headers = [f"{DISPLAY_NAMES[r.model]} ({r.config.recipe})" for r in runs]
     width = max(14, *(len(h) for h in headers))
-    rows = [("", headers), ("test accuracy", [f"{r.metrics['overall_accuracy']:.2%}" for r in runs])]
-    rows += [(f"  digit {d}", [f"{r.metrics['per_digit_accuracy'][d]:.2%}" for r in runs]) for d in range(10)]
+    rows = [("", headers), ("test accuracy", [f"{r.metrics.overall_accuracy:.2%}" for r in runs])]
+    rows += [(f"  digit {d}", [f"{r.metrics.per_digit_accuracy[d]:.2%}" for r in runs]) for d in range(10)]
     rows += [
-        ("parameters", [f"{r.metrics['parameters']:,}" for r in runs]),
-        ("training time", [f"{r.metrics['train_seconds']:.1f} s" for r in runs]),
-        ("steps", [f"{r.metrics['steps']:,}" for r in runs]),
-        ("device", [r.metrics["device"] for r in runs]),
+        ("parameters", [f"{r.metrics.parameters:,}" for r in runs]),
+        ("training time", [f"{r.metrics.train_seconds:.1f} s" for r in runs]),
+        ("steps", [f"{r.metrics.steps:,}" for r in runs]),
+        ("device", [r.metrics.device for r in runs]),
     ]
     lines = [f"{label:<15}" + "".join(f"{cell:>{width + 2}}" for cell in cells) for label, cells in rows]
     lines.insert(1, "-" * len(lines[0]))

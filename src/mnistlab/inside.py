@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from mnistlab.data import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 
 
@@ -30,7 +31,7 @@ def _followed_by_relu(model: nn.Module) -> set[str]:
 @torch.inference_mode()
 def layer_outputs(model: nn.Module, image) -> list[LayerOutput]:
     """One 28×28 image (array or tensor, values in [0, 1]) through `model`; each child layer's output."""
-    batch = torch.as_tensor(np.asarray(image, dtype=np.float32)).reshape(1, 1, 28, 28)
+    batch = torch.as_tensor(np.asarray(image, dtype=np.float32)).reshape(1, 1, IMAGE_SIDE, IMAGE_SIDE)
     relu = _followed_by_relu(model)
     captured: list[tuple[str, torch.Tensor]] = []
     hooks = [module.register_forward_hook(lambda m, inputs, output, name=name: captured.append((name, output)))

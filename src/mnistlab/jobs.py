@@ -98,7 +98,7 @@ class Jobs:
                 raise Busy(f"a training job ({busy.id}) is already running; stop it or wait for it to finish")
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             job_id = f"{stamp}-{next(self.counter)}"
-            out_dir = self.runs_dir / f"{config.model}-{config.recipe}-seed{config.seed}-{job_id}"
+            out_dir = self.runs_dir / f"{runs.run_dir_name(config.model, config.recipe, config.seed)}-{job_id}"
             command = [sys.executable, "-m", "mnistlab.jobs", json.dumps(asdict(config)), str(out_dir),
                        str(self.data_dir or "")]
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -210,8 +210,8 @@ def child_main(config_json: str, out_dir: str, data_dir: str) -> int:
 
     config = TrainConfig(**json.loads(config_json))
     try:
-        root = data.ensure_mnist(data_dir or None).root
-        test_images, test_labels = data.load_split(root, "test")
+        status = data.ensure_mnist(data_dir or None)
+        test_images, test_labels = data.load_split(status.root, "test")
         steps_per_epoch = -(-(config.train_size or 60000) // config.batch_size)
         total_steps = min(steps_per_epoch * config.epochs, config.max_steps or steps_per_epoch * config.epochs)
         reporter = StepReporter(emit, config, total_steps)
@@ -225,13 +225,13 @@ def child_main(config_json: str, out_dir: str, data_dir: str) -> int:
             reporter.restart_clock()
 
         emit("start", {"settings": asdict(config), "total_steps": total_steps, "run": out_dir})
-        run = train.train_run(config, Path(out_dir), root, log=lambda line: print(line, file=sys.stderr),
+        run = train.train_run(config, Path(out_dir), status, log=lambda line: print(line, file=sys.stderr),
                               on_step=reporter, on_epoch=on_epoch)
     except MnistlabError as err:
         emit("error", {"error": str(err), "code": "failed"})
         return 1
-    emit("done", {"run": str(run.path), "test_accuracy": run.metrics["overall_accuracy"],
-                  "train_seconds": run.metrics["train_seconds"], "steps": run.metrics["steps"]})
+    emit("done", {"run": str(run.path), "test_accuracy": run.metrics.overall_accuracy,
+                  "train_seconds": run.metrics.train_seconds, "steps": run.metrics.steps})
     return 0
 
 

@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mnistlab.runs import atomic_write  # noqa: E402
+from mnistlab.data import IMAGE_SIDE  # noqa: E402
+from mnistlab.files import atomic_write  # noqa: E402
 
 RUNNING_AVERAGE = 60  # the practice's N
 
@@ -35,7 +36,7 @@ def plot_samples(images, path: Path, count: int = 16) -> Path:
     fig = plt.figure(figsize=(6, 6))
     for i in range(count):
         ax = fig.add_subplot(side, side, i + 1)
-        ax.imshow(np.asarray(images[i]).reshape(28, 28), cmap=plt.get_cmap("gray_r"))
+        ax.imshow(np.asarray(images[i]).reshape(IMAGE_SIDE, IMAGE_SIDE), cmap=plt.get_cmap("gray_r"))
         ax.axis("off")
     return save_figure(fig, path)
 
@@ -135,7 +136,7 @@ def plot_misclassified(images, labels, predictions, confidences, title: str, pat
     fig, ax = plt.subplots(figsize=(columns * 1.25, rows * 1.6 + 0.4))
     for i in range(count):
         top, left = (i // columns) * tile_h + 14, (i % columns) * tile_w + 4
-        mosaic[top: top + 28, left: left + 28] = np.asarray(images[i]).reshape(28, 28)
+        mosaic[top: top + 28, left: left + 28] = np.asarray(images[i]).reshape(IMAGE_SIDE, IMAGE_SIDE)
         ax.text(left + 14, top - 3, f"{int(labels[i])} → {int(predictions[i])} ({float(confidences[i]):.0%})",
                 ha="center", va="bottom", fontsize=9)
     ax.imshow(mosaic, cmap=plt.get_cmap("gray_r"), vmin=0, vmax=1)

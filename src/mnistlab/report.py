@@ -4,7 +4,6 @@ This file finds and checks the runs and draws the figures; sections.py writes th
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import statistics
@@ -12,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mnistlab import data, plots, runs
+from mnistlab import data, files, plots, runs
 from mnistlab.analysis import NetworkNumbers
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
@@ -21,53 +20,6 @@ from mnistlab.render import render_html, render_markdown
 from mnistlab.sections import GALLERY, Network, all_sections, steps_per_epoch
 
 SETTINGS = ("recipe", "epochs", "lr", "batch_size", "max_steps", "train_size")  # what seeds share
-
-
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _fraction(v) -> bool:
-    return _number(v) and 0 <= v <= 1
-
-
-def _counts(v) -> bool:
-    return (isinstance(v, list) and len(v) == 10 and all(isinstance(r, list) and len(r) == 10 for r in v)
-            and all(isinstance(c, int) and c >= 0 for r in v for c in r))
-
-
-METRIC_CHECKS = {  # key in metrics.json: (test, what a good value is)
-    "overall_accuracy": (_fraction, "a number between 0 and 1"),
-    "per_digit_accuracy": (lambda v: isinstance(v, list) and len(v) == 10 and all(map(_fraction, v)),
-                           "ten numbers between 0 and 1"),
-    "confusion_matrix": (_counts, "10×10 counts"),
-    "train_seconds": (lambda v: _number(v) and v >= 0, "a number of seconds"),
-    "steps": (lambda v: isinstance(v, int) and v >= 1, "a positive whole number"),
-    "test_images_per_second": (lambda v: _number(v) and v > 0, "a positive number"),
-    "device": (lambda v: isinstance(v, str), "text"),
-    "torch_version": (lambda v: isinstance(v, str), "text"),
-    "data_source": (lambda v: isinstance(v, str), "text"),
-    "data_md5": (lambda v: isinstance(v, dict), "file name → md5"),
-}
-
-
-def check_run(run: runs.Run) -> None:
-    """Everything the report reads from a run folder, beyond what runs.load_run checks."""
-    make = f"mnistlab train {run.model} --out {run.path}"
-    for key, (good, what) in METRIC_CHECKS.items():
-        if key not in run.metrics:
-            raise MnistlabError(f"{run.path / 'metrics.json'} is corrupted (no {key!r}); `{make}` writes it again")
-        if not good(run.metrics[key]):
-            raise MnistlabError(f"{run.path / 'metrics.json'} is corrupted ({key!r} should be {what}); "
-                                f"`{make}` writes it again")
-    loss, epoch_loss = run.history.get("loss"), run.history.get("epoch_loss", [])
-    if not (isinstance(loss, list) and loss and all(map(_number, loss))
-            and isinstance(epoch_loss, list) and all(map(_number, epoch_loss))):
-        raise MnistlabError(f"{run.path / 'history.json'} is corrupted (the loss must be a list of numbers); "
-                            f"`{make}` writes it again")
-    batch_size, seed = run.config.get("batch_size"), run.config.get("seed")
-    if run.model not in MODELS or not (isinstance(batch_size, int) and batch_size >= 1 and isinstance(seed, int)):
-        raise MnistlabError(f"{run.path / 'config.json'} is corrupted; `{make}` writes it again")
 
 
 def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
@@ -85,8 +37,8 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
                 continue
             latest, by_seed = found[0], {}
             for run in reversed(found):  # oldest first: the newest run of each seed wins
-                if all(run.config.get(k) == latest.config.get(k) for k in SETTINGS):
-                    by_seed[run.config.get("seed")] = run
+                if all(getattr(run.config, k) == getattr(latest.config, k) for k in SETTINGS):
+                    by_seed[run.config.seed] = run
             groups[name] = list(by_seed.values())
     missing = [name for name in MODELS if name not in groups]
     if missing:
@@ -97,15 +49,14 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
                             f"makes one")
     for name, group in groups.items():
         for run in group:
-            check_run(run)
-            if any(run.config.get(k) != group[0].config.get(k) for k in SETTINGS):
+            if any(getattr(run.config, k) != getattr(group[0].config, k) for k in SETTINGS):
                 raise MnistlabError(f"{run.path} and {group[0].path} differ in more than the seed "
                                     f"({', '.join(SETTINGS)}); give runs of one recipe and settings")
-        group.sort(key=lambda r: (r.config["seed"], str(r.path)))
-        twins = [(a, b) for a, b in zip(group, group[1:]) if a.config["seed"] == b.config["seed"]]
+        group.sort(key=lambda r: (r.config.seed, str(r.path)))
+        twins = [(a, b) for a, b in zip(group, group[1:]) if a.config.seed == b.config.seed]
         if twins:
             a, b = twins[0]
-            raise MnistlabError(f"{a.path} and {b.path} are both {name} runs with seed {a.config['seed']}; "
+            raise MnistlabError(f"{a.path} and {b.path} are both {name} runs with seed {a.config.seed}; "
                                 f"give one run per seed")
     return groups
 
@@ -115,15 +66,15 @@ def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Netwo
     _, model = load_weights(shown.weights, name)
     numbers = NetworkNumbers(
         name=name,
-        accuracies=[r.metrics["overall_accuracy"] for r in group],
-        per_digit=[r.metrics["per_digit_accuracy"] for r in group],
-        confusion=shown.metrics["confusion_matrix"],
-        loss=shown.history["loss"],
-        epoch_loss=shown.history.get("epoch_loss", []),
+        accuracies=[r.metrics.overall_accuracy for r in group],
+        per_digit=[r.metrics.per_digit_accuracy for r in group],
+        confusion=shown.metrics.confusion_matrix,
+        loss=shown.history.loss,
+        epoch_loss=shown.history.epoch_loss,
         steps_per_epoch=steps_per_epoch(shown.config),
-        train_seconds=[r.metrics["train_seconds"] for r in group],
-        images_per_second=[r.metrics["test_images_per_second"] for r in group],
-        device=", ".join(sorted({r.metrics["device"] for r in group})),
+        train_seconds=[r.metrics.train_seconds for r in group],
+        images_per_second=[r.metrics.test_images_per_second for r in group],
+        device=", ".join(sorted({r.metrics.device for r in group})),
     )
     return Network(group, numbers, evaluate(model, test_images, test_labels, "cpu"))
 
@@ -136,7 +87,7 @@ def write_figures(networks: list[Network], folder: Path, test_images, test_label
                                [n.numbers.steps_per_epoch for n in networks], folder / "loss_comparison.png")
     for n in networks:
         name, title = n.numbers.name, n.numbers.display
-        plots.plot_confusion(n.numbers.confusion, f"{title} (seed {n.shown.config.get('seed')})",
+        plots.plot_confusion(n.numbers.confusion, f"{title} (seed {n.shown.config.seed})",
                              folder / f"confusion_{name}.png")
         plots.plot_loss(n.numbers.loss, f"Training loss ({title})", folder / f"loss_{name}.png")
         ev = n.evaluation
@@ -170,9 +121,9 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
         sections = all_sections(networks)
         title = "mnistlab report: " + " vs ".join(DISPLAY_NAMES[name] for name in MODELS)
         stamp = time.strftime("%Y-%m-%d %H:%M")
-        runs.atomic_write(staging / "index.html", lambda f: f.write(render_html(title, stamp, sections).encode()))
-        runs.atomic_write(staging / "report.md", lambda f: f.write(render_markdown(title, stamp, sections).encode()))
-        os.chmod(staging, 0o777 & ~runs.current_umask())
+        files.atomic_write(staging / "index.html", lambda f: f.write(render_html(title, stamp, sections).encode()))
+        files.atomic_write(staging / "report.md", lambda f: f.write(render_markdown(title, stamp, sections).encode()))
+        os.chmod(staging, 0o777 & ~files.current_umask())
         _swap_in(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -29,17 +29,17 @@ class Network:
         return self.runs[0]
 
 
-def steps_per_epoch(config: dict) -> int:
-    return math.ceil((config.get("train_size") or TRAIN_IMAGES) / config["batch_size"])
+def steps_per_epoch(config) -> int:
+    return math.ceil((config.train_size or TRAIN_IMAGES) / config.batch_size)
 
 
 def _one_of(networks, key) -> str:
-    return ", ".join(sorted({str(r.metrics[key]) for n in networks for r in n.runs}))
+    return ", ".join(sorted({str(getattr(r.metrics, key)) for n in networks for r in n.runs}))
 
 
 def setup_section(networks: list[Network]) -> list:
     shown = networks[0].shown
-    md5s = {k: v for n in networks for r in n.runs for k, v in r.metrics["data_md5"].items()}
+    md5s = {k: v for n in networks for r in n.runs for k, v in r.metrics.data_md5.items()}
     checks = [[name, md5s.get(name, "not recorded"), "yes" if md5s.get(name) == md5 else "NO"]
               for name, md5 in data.MNIST_MD5.items()]
     good = sum(row[2] == "yes" for row in checks)
@@ -51,31 +51,31 @@ def setup_section(networks: list[Network]) -> list:
             f"{n.numbers.display}: {v}" for n, v in zip(networks, values))
 
     def recipe_of(n: Network) -> str:
-        recipe = recipes.RECIPES.get(n.shown.config["recipe"])
-        return n.shown.config["recipe"] + (f": {recipe.summary}" if recipe else "")
+        recipe = recipes.RECIPES.get(n.shown.config.recipe)
+        return n.shown.config.recipe + (f": {recipe.summary}" if recipe else "")
 
     def seeds_of(n: Network) -> str:
-        return (", ".join(str(r.config.get("seed")) for r in n.runs) +
+        return (", ".join(str(r.config.seed) for r in n.runs) +
                 f" ({len(n.runs)} run{'s' * (len(n.runs) > 1)} per network)")
     rows = [
-        ["Data", f"MNIST: {TRAIN_IMAGES:,} training and {sum(map(sum, shown.metrics['confusion_matrix'])):,} test images"],
+        ["Data", f"MNIST: {TRAIN_IMAGES:,} training and {sum(map(sum, shown.metrics.confusion_matrix)):,} test images"],
         ["Data source", ", ".join(data.SOURCE_NAMES.get(s, s) for s in _one_of(networks, "data_source").split(", "))],
         ["Checksums", f"{good} of {len(checks)} files match torchvision's published md5"],
         ["Device", _one_of(networks, "device")],
         ["PyTorch", _one_of(networks, "torch_version")],
         ["Recipe", per_network(recipe_of)],
-        ["Settings", per_network(lambda n: f"{n.shown.config.get('epochs')} epochs, learning rate "
-                                           f"{n.shown.config.get('lr')}, batch size {n.shown.config['batch_size']}")],
+        ["Settings", per_network(lambda n: f"{n.shown.config.epochs} epochs, learning rate "
+                                           f"{n.shown.config.lr}, batch size {n.shown.config.batch_size}")],
         ["Seeds", per_network(seeds_of)],
     ]
     for n in networks:
-        steps = n.shown.metrics["steps"]
+        steps = n.shown.metrics.steps
         rows.append([f"{n.numbers.display} training", f"{steps:,} steps ({steps / n.numbers.steps_per_epoch:.2f} "
                      f"epochs) per run; run folders: " + ", ".join(f"`{r.path}`" for r in n.runs)])
     blocks = [("p", "This report compares the two networks of the MNIST practice, a multilayer perceptron "
                     "and a LeNet-5-style CNN, using only numbers measured in the runs below."),
               ("table", ["", "value"], rows), ("table", ["file", "md5", "matches"], checks)]
-    capped = sorted({n.shown.config["max_steps"] for n in networks if n.shown.config.get("max_steps")})
+    capped = sorted({n.shown.config.max_steps for n in networks if n.shown.config.max_steps})
     if capped:
         blocks.insert(1, ("p", f"Note: these are quick runs capped at {' / '.join(map(str, capped))} training "
                                f"steps, not the practice's full training; the numbers below say so."))
@@ -88,7 +88,7 @@ def results_section(networks: list[Network]) -> list:
             ["test error"] + [f"{(1 - n.numbers.accuracy):.2%}" for n in networks],
             ["misclassified (run shown)"] + [f"{n.numbers.errors():,}" for n in networks],
             ["training time (s)"] + [f"{statistics.fmean(n.numbers.train_seconds):,.1f}" for n in networks],
-            ["training steps"] + [f"{n.shown.metrics['steps']:,}" for n in networks],
+            ["training steps"] + [f"{n.shown.metrics.steps:,}" for n in networks],
             ["inference (images/s)"] + [f"{statistics.fmean(n.numbers.images_per_second):,.0f} on "
                                         f"{n.numbers.device}" for n in networks],
             ["parameters"] + [f"{n.numbers.parameters:,}" for n in networks]]
@@ -96,7 +96,7 @@ def results_section(networks: list[Network]) -> list:
     seeds = max(len(n.runs) for n in networks)
     if seeds > 1:
         blocks.insert(0, ("p", "Mean ± standard deviation (in percentage points) over the seeds."))
-        by_seed = [{r.config.get("seed"): r.metrics["overall_accuracy"] for r in n.runs} for n in networks]
+        by_seed = [{r.config.seed: r.metrics.overall_accuracy for r in n.runs} for n in networks]
         per_seed = [[f"seed {seed}"] + [f"{accuracy[seed]:.2%}" if seed in accuracy else "" for accuracy in by_seed]
                     for seed in sorted(set().union(*by_seed))]
         blocks.append(("table", ["test accuracy per seed"] + names, per_seed))
@@ -117,12 +117,12 @@ def failures_section(networks: list[Network]) -> list:
     pairs = [n.numbers.confused_pairs(5) for n in networks]
     rows = [[str(i + 1)] + [f"{p[i][0]} → {p[i][1]} ({p[i][2]} times)" if i < len(p) else "" for p in pairs]
             for i in range(max(map(len, pairs)))]
-    blocks = [("p", f"Confusion matrices of the run shown (seed {networks[0].shown.config.get('seed')}): rows are "
+    blocks = [("p", f"Confusion matrices of the run shown (seed {networks[0].shown.config.seed}): rows are "
                     "the true digit, columns the prediction; the diagonal counts the correct answers."),
               ("figs", [(f"confusion_{n.numbers.name}.png", f"{n.numbers.display} confusion matrix") for n in networks]),
               ("table", ["most confused (true → predicted)"] + [n.numbers.display for n in networks], rows)]
     for n in networks:
-        again, saved = n.evaluation.overall_accuracy, n.shown.metrics["overall_accuracy"]
+        again, saved = n.evaluation.overall_accuracy, n.shown.metrics.overall_accuracy
         note = "" if round(again, 4) == round(saved, 4) else (
             f" Evaluating its weights again here gives {again:.2%} (metrics.json: {saved:.2%}): "
             f"the arithmetic of the device differs slightly.")

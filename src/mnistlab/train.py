@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -159,7 +159,8 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
             f"(last batch {result.loss[-1]:.4f})  {len(losses) * config.batch_size / seconds:,.0f} img/s  "
             f"{seconds:.1f}s")
         if out_dir is not None:
-            runs.save_progress(out_dir, config, model, result.loss, result.epoch_loss, epoch)
+            runs.save_progress(out_dir, runs.RunConfig(**asdict(config), epochs_completed=epoch),
+                               runs.History(result.loss, result.epoch_loss), model)
         if on_epoch is not None:
             paused = time.perf_counter()
             on_epoch(epoch, result)
@@ -178,14 +179,17 @@ def _take(batches, n):
 
 
 
-def train_run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None, log=print, **hooks) -> runs.Run:
+def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, **hooks) -> runs.Run:
     """Train, evaluate on the test set and write the complete run folder; returns the loaded run.
-    `hooks` (on_epoch, on_step) are passed to `fit` (the studio page watches a run through them)."""
+
+    `data_dir` is where MNIST is, or the `data.DataStatus` of a fetch made just before, so that the run
+    records where its data really came from. `hooks` (on_epoch, on_step) are passed to `fit` (the
+    studio page watches a run through them)."""
     from mnistlab import data, evaluate, plots
     from mnistlab.models import DISPLAY_NAMES, count_parameters
 
     out_dir = Path(out_dir)
-    status = data.ensure_mnist(data_dir, quiet=False)
+    status = data_dir if isinstance(data_dir, data.DataStatus) else data.ensure_mnist(data_dir, quiet=False)
     device = resolve_device(config.device)
     train_images, train_labels = data.load_split(status.root, "train", device)
     test_images, test_labels = data.load_split(status.root, "test", device)
@@ -194,25 +198,26 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None, 
         f"({recipe.summary}), seed {config.seed} -> {out_dir}")
     result = fit(config, train_images, train_labels, out_dir, log=log, **hooks)
     scores = evaluate.evaluate(result.model, test_images, test_labels, device)
-    metrics = {
-        "model": config.model,
-        "recipe": config.recipe,
-        "seed": config.seed,
-        "overall_accuracy": scores.overall_accuracy,
-        "per_digit_accuracy": scores.per_digit_accuracy,
-        "confusion_matrix": scores.confusion,
-        "train_seconds": result.train_seconds,
-        "steps": result.steps,
-        "epochs_completed": len(result.epoch_loss),
-        "parameters": count_parameters(result.model),
-        "test_images_per_second": scores.images_per_second,
-        "device": str(device),
-        "torch_version": torch.__version__,
-        "data_source": status.source,
-        "data_md5": status.files,
-    }
+    metrics = runs.Metrics(
+        model=config.model,
+        recipe=config.recipe,
+        seed=config.seed,
+        overall_accuracy=scores.overall_accuracy,
+        per_digit_accuracy=scores.per_digit_accuracy,
+        confusion_matrix=scores.confusion,
+        train_seconds=result.train_seconds,
+        steps=result.steps,
+        epochs_completed=len(result.epoch_loss),
+        parameters=count_parameters(result.model),
+        test_images_per_second=scores.images_per_second,
+        device=str(device),
+        torch_version=torch.__version__,
+        data_source=status.source,
+        data_md5=status.files,
+        schema_version=runs.SCHEMA_VERSION,
+    )
     plots.plot_loss(result.loss, f"Training loss ({DISPLAY_NAMES[config.model]})", out_dir / "loss.png")
-    runs.write_json(out_dir / "metrics.json", metrics)
+    runs.save_metrics(out_dir, metrics)
     log(f"{DISPLAY_NAMES[config.model]}: test accuracy {scores.overall_accuracy:.2%} after "
         f"{result.steps} steps in {result.train_seconds:.1f}s")
     return runs.load_run(out_dir)

@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 
 from mnistlab.errors import MnistlabError
 from mnistlab.preprocess import BlankImage, image_to_mnist, pixels_to_mnist
-from mnistlab.web.networks import Networks, from_models, load_latest
+from mnistlab.predict import Networks, from_models, load_latest
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1 << 20  # 1 MB: a 280×280 canvas PNG is about 10 kB

@@ -19,7 +19,7 @@ from mnistlab.inside import layer_outputs, layer_weight
 from mnistlab.jobs import Busy, Jobs, config_from
 from mnistlab.layers import cnn_size_rows, format_shape, parameter_rows
 from mnistlab.models import MODELS, load_weights
-from mnistlab.web.networks import Network, Networks
+from mnistlab.predict import LoadedNetwork, Networks
 from mnistlab.web.strings import strings_for
 
 EVENT_POLL_SECONDS = 0.1
@@ -178,7 +178,7 @@ def use_run(networks: Networks, run) -> None:
     """Serve the network of a run that just finished, in place of the one of the same kind."""
     _, model = load_weights(run.weights, run.model)
     model.eval()
-    network = Network(run.model, model, str(run.path), run.metrics["overall_accuracy"])
+    network = LoadedNetwork(run.model, model, str(run.path), run.metrics.overall_accuracy)
     layer_outputs(model, np.zeros((28, 28), np.float32))  # warm up before the page uses it
     loaded = {**networks.loaded, run.model: network}
     networks.loaded = {name: loaded[name] for name in MODELS if name in loaded}  # one swap, registry order
