@@ -81,6 +81,7 @@ const handlers = {
       series[2].push(average);
     }
     chart.setData(series);
+    document.getElementById("train-chart").dataset.points = String(series[0].length);
     progress.max = data.total_steps;
     progress.value = data.step;
     stepsText.textContent = t("progress", { step: number(data.step), total: number(data.total_steps) });
