@@ -27,10 +27,17 @@ def draw(page, strokes=SEVEN):
 
 
 def lit(page, selector: str) -> int:
-    """How many of the canvases matching `selector` have any bright pixel."""
+    """How many of the canvases matching `selector` show some activation (the colour ramp starts black)."""
     return page.eval_on_selector_all(selector, """canvases => canvases.filter(c => {
         const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        return data.some((v, i) => i % 4 === 0 && v > 100); }).length""")
+        return data.some((v, i) => i % 4 === 0 && v > 40); }).length""")
+
+
+def coloured(page, selector: str) -> int:
+    """How many of the canvases matching `selector` have a red or blue pixel (a filter weight far from 0)."""
+    return page.eval_on_selector_all(selector, """canvases => canvases.filter(c => {
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return data.some((v, i) => i % 4 === 0 && Math.abs(v - data[i + 2]) > 60); }).length""")
 
 
 def test_drawing_shows_every_layer_and_the_filters(quick_runs, browser, artifacts):
@@ -55,7 +62,7 @@ def test_drawing_shows_every_layer_and_the_filters(quick_runs, browser, artifact
         assert lit(page, "#inside-cnn .layer[data-layer=conv1] canvas.map") >= 4
         assert lit(page, "#inside-cnn .layer[data-layer=conv2] canvas.map") >= 4
         assert lit(page, "#inside-mlp canvas.map") == 2
-        assert lit(page, "#filters-conv1 canvas") == 6  # red or blue, never a blank white square only
+        assert coloured(page, "#filters-conv1 canvas") == 6 and coloured(page, "#filters-conv2 canvas") >= 48
 
         page.hover("#inside-cnn .layer[data-layer=conv2]")
         explain = page.locator("#inside-cnn .layer[data-layer=conv2] .explain")

@@ -49,7 +49,7 @@ STRINGS = {
     "filters": _("Learned filters"),
     "filters_conv1": _("conv1: 6 filters of 5×5 over the image"),
     "filters_conv2": _("conv2: 16 filters, each 6 slices of 5×5 (one per conv1 map)"),
-    "filters_hint": _("Red is a positive weight, blue a negative one."),
+    "filters_hint": _("Red is a positive weight, blue a negative one; each filter is scaled to its own largest weight."),
     # training
     "train": _("Train a network"),
     "train_hint": _("The same training as `mnistlab train`: the run folder is saved with the others, "

@@ -167,7 +167,10 @@ export async function showFilters(hasCnn) {
   for (const layer of ["conv1", "conv2"]) {
     const weights = await getWeights("cnn", layer);
     const [outputs, inputs, h, w] = weights.shape;
-    const limit = Math.max(...weights.values.map(Math.abs)) || 1;
+    // Each filter scaled by its own largest weight: its pattern shows even where its weights are small.
+    const size = inputs * h * w;
+    const limits = Array.from({ length: outputs }, (_, o) =>
+      Math.max(...weights.values.slice(o * size, (o + 1) * size).map(Math.abs)) || 1);
     const grid = document.getElementById(`filters-${layer}`);
     grid.replaceChildren();
     grid.style.gridTemplateColumns = `repeat(${outputs}, auto)`;
@@ -175,7 +178,7 @@ export async function showFilters(hasCnn) {
       for (let o = 0; o < outputs; o++) {
         const canvas = canvasOf(w, h, layer === "conv1" ? 8 : 5, "filter");
         canvas.title = `${layer}[${o}, ${i}]`;
-        paint(canvas, weights.values, (o * inputs + i) * h * w, h * w, -limit, limit, diverging);
+        paint(canvas, weights.values, (o * inputs + i) * h * w, h * w, -limits[o], limits[o], diverging);
         grid.appendChild(canvas);
       }
     }
