@@ -227,3 +227,27 @@ def test_a_stopped_job_leaves_no_run_and_the_next_one_starts(own_runs, mnist_roo
         again = httpx.post(url + "api/train", json={"model": "mlp", "max_steps": 5})
         assert again.status_code == 202
         assert events_of(url + again.json()["events"][1:])[-1][0] == "done"
+
+
+def test_the_page_is_es_modules_served_as_they_are(client):
+    from mnistlab.web.app import STATIC
+
+    modules = sorted(path.name for path in STATIC.glob("*.js"))
+    assert modules == ["answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "main.js", "train.js"]
+    for name in modules:
+        imports = re.findall(r'^import .* from "([^"]+)";$', (STATIC / name).read_text(), re.MULTILINE)
+        assert all(path.startswith("./") for path in imports), (name, imports)  # nothing from elsewhere
+    chart = client.get("/static/vendor/uPlot.esm.js")
+    assert chart.status_code == 200 and "javascript" in chart.headers["content-type"]
+    assert "export { uPlot as default }" in chart.text
+    assert "MIT" in (STATIC / "vendor" / "uPlot.LICENSE").read_text()
+    assert '<script type="module" src="/static/main.js">' in client.get("/").text
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
+                                            ("localhost", True), ("0.0.0.0", False), ("::", False),
+                                            ("192.168.1.20", False), ("example.org", False)])
+def test_training_is_on_by_default_only_on_loopback(host, loopback):
+    from mnistlab.cli import is_loopback
+
+    assert is_loopback(host) is loopback

@@ -16,6 +16,7 @@ SEVEN = [[(70, 60), (210, 60), (190, 100), (160, 160), (130, 235)], [(100, 150),
 
 
 def draw(page, strokes=SEVEN):
+    page.locator("#pad").scroll_into_view_if_needed()  # the mouse works in the viewport's coordinates
     box = page.locator("#pad").bounding_box()
     scale = box["width"] / 280  # the canvas is drawn at CSS size; strokes are in canvas pixels
     for stroke in strokes:

@@ -94,11 +94,11 @@ const handlers = {
     epochRows.appendChild(row);
   },
   async done(data) {
+    await onFinished(data);  // the page answers with the new network before it says so
     setRunning(false);
     const run = data.run.split(/[\\/]/).filter(Boolean).pop();
-    say("training_done", { percent: percent(data.test_accuracy, 2), run });
     message.dataset.run = data.run;
-    await onFinished(data);
+    say("training_done", { percent: percent(data.test_accuracy, 2), run });
   },
   error(data) {
     setRunning(false);
