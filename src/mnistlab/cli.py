@@ -148,16 +148,30 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps the app on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
     runs: RunsDir = Path("runs"),
+    allow_training: Annotated[bool, typer.Option("--allow-training", help="Let the page train networks even when --host is not a loopback address (default: only on loopback).")] = False,
+    lang: Annotated[Optional[str], typer.Option(help="The page's language when the browser states none: es or en (default: the locale's).", show_default=False)] = None,
+    data_dir: DataDir = None,
 ):
-    """Start the drawing page: draw a digit and watch both networks answer live."""
+    """Start the studio: draw a digit, see inside both networks, train them from the page."""
+    from mnistlab.i18n import resolve_lang
     from mnistlab.web.app import bind, create_app, serve_forever, url_of
 
-    app = create_app(runs_dir=runs)
+    app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(host),
+                     lang=resolve_lang(lang), data_dir=data_dir)
     for message in app.state.networks.missing:
         typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
     sock = bind(host, port)
     typer.echo(f"mnistlab is serving the drawing page at {url_of(sock)}  (Ctrl+C stops it)")
     serve_forever(app, sock)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @command()
