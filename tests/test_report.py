@@ -260,6 +260,8 @@ def test_spanish_report_from_the_locale(quick, mnist_root, tmp_path, monkeypatch
 
     def record(fig, path):
         labels.extend(text for ax in fig.axes for text in (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()))
+        fig.canvas.draw()  # tick labels exist once drawn
+        labels.extend(tick.get_text() for ax in fig.axes for tick in ax.get_yticklabels())
         return save(fig, path)
 
     monkeypatch.setattr(figures, "save_figure", record)
@@ -282,6 +284,7 @@ def test_spanish_report_from_the_locale(quick, mnist_root, tmp_path, monkeypatch
     assert not re.search(r"\| (test accuracy|digit|parameters|value|layer) \|", markdown)
     # the figures: drawn with Spanish labels
     assert "dígito predicho" in labels and "época" in labels and "predicted digit" not in labels
+    assert "97,5" in labels and "97.5" not in labels  # the per-digit axis, with a decimal comma
 
 
 def test_lang_en_gives_the_english_report_whatever_the_locale(quick, mnist_root, tmp_path, monkeypatch):
