@@ -261,7 +261,7 @@ def test_spanish_report_from_the_locale(quick, mnist_root, tmp_path, monkeypatch
     def record(fig, path):
         labels.extend(text for ax in fig.axes for text in (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()))
         fig.canvas.draw()  # tick labels exist once drawn
-        labels.extend(tick.get_text() for ax in fig.axes for tick in ax.get_yticklabels())
+        labels.extend(tick.get_text() for ax in fig.axes for tick in ax.get_xticklabels() + ax.get_yticklabels())
         return save(fig, path)
 
     monkeypatch.setattr(figures, "save_figure", record)
