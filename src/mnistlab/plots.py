@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "matplotlib.pyplot" not in sys.modules:
+    # Files only, no windows, also from server threads. But a notebook that has already chosen its
+    # backend (inline) and imports mnistlab (the solved notebook calls the report's analysis) keeps it.
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import ScalarFormatter  # noqa: E402
