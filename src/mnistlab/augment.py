@@ -40,6 +40,17 @@ class RandomAffine:
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+class AugmentFirst:
+    """`augment` for the first `steps` batches, then the batches as they are (a clean final phase)."""
+
+    def __init__(self, augment, steps: int):
+        self.augment, self.steps, self.calls = augment, steps, 0
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.augment(images) if self.calls <= self.steps else images
+
+
 def _uniform(n: int, half_width: float, device) -> torch.Tensor:
     """n draws from U(-half_width, half_width) on the global generator (seeded runs repeat)."""
     return (torch.rand(n, device=device) * 2 - 1) * half_width

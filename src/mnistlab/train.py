@@ -79,8 +79,10 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedule, augment, first_step, bar):
-    """One pass over `batches` of indices; returns the per-step losses as a 1-D tensor."""
+def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedule, augment, autocast,
+                    first_step, bar):
+    """One pass over `batches` of indices; returns the per-step losses as a 1-D tensor. `autocast()`
+    is the forward pass's precision context (a do-nothing one for fp32)."""
     model.train()
     losses = []
     for indices in batches:
@@ -90,8 +92,9 @@ def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedu
             inputs = augment(inputs)
         optimizer.zero_grad()
         # forward
-        outputs = model(inputs)
-        loss = criterion(outputs, targets)
+        with autocast():
+            outputs = model(inputs)
+        loss = criterion(outputs.float(), targets)  # .float() is a no-op in fp32
         # backward
         loss.backward()
         # update
@@ -119,15 +122,16 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
     recipe = recipes.RECIPES[config.recipe]
 
     torch.manual_seed(config.seed)
-    model = create_model(config.model).to(device)
+    model = recipe.prepare_model(config.model, create_model(config.model).to(device))
     # Shuffling a DataLoader over range(N) draws from the global generator exactly as the practice's
     # DataLoader over the MNIST dataset does, so the batches (and the losses) are the same.
     batches = DataLoader(range(len(images)), batch_size=config.batch_size, shuffle=True)
     total_steps = len(batches) * config.epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    optimizer, schedule = recipe.make_optimizer(model, config.lr, total_steps)
-    augment = recipe.make_augment(device, config.model)
+    optimizer, schedule = recipe.make_optimizer(config.model, model, config.lr, total_steps)
+    augment = recipe.make_augment(config.model, total_steps)
+    autocast = recipe.autocast(config.model, device)
     criterion = recipe.make_criterion()
 
     result = TrainResult(model)
@@ -140,7 +144,7 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         with tqdm(total=min(len(batches), steps_left), desc=f"epoch {epoch}/{config.epochs}",
                   leave=False, disable=None, unit="step") as bar:
             losses = train_one_epoch(model, images, labels, epoch_batches, optimizer, criterion,
-                                     schedule, augment, result.steps, bar)
+                                     schedule, augment, autocast, result.steps, bar)
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
             step = result.steps + int(bad[0]) + 1
