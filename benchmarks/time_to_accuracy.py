@@ -2,7 +2,7 @@
 pytorch/examples' MNIST recipe, in one process. The clock counts training only; the test set is
 scored after every epoch (outside the clock), only to see when each run first reaches an accuracy.
 
-    python benchmarks/time_to_accuracy.py [--seeds 3] [--only fast,long,mlp,practice,examples]
+    python benchmarks/time_to_accuracy.py [--seeds 3] [--only profile,fast,long,mlp,practice,examples]
                                           [--quick] [--update-readme]
 
 The tuned recipe's settings were chosen on the validation split (first 50,000 training images to
@@ -31,6 +31,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from mnistlab import data  # noqa: E402
 from mnistlab.evaluate import evaluate  # noqa: E402
+from mnistlab.models import create_model  # noqa: E402
+from mnistlab.recipes import RECIPES  # noqa: E402
 from mnistlab.train import TrainConfig, fit, resolve_device  # noqa: E402
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -44,18 +46,21 @@ class Bench:
     model: str
     recipe: str  # practice, tuned or examples (pytorch/examples' recipe, defined below)
     epochs: int | None  # None: the recipe's own
+    batch_size: int | None = None  # None: the recipe's own
     seeds: int | None = None  # None: --seeds
     target: tuple[str, float, float] | None = None  # (kind, accuracy, seconds); kind: first or final
 
 
 BENCHES = [
     Bench("fast", "CNN, tuned, `--epochs 1`", "cnn", "tuned", 1, target=("first", 0.99, 5)),
-    Bench("long", "CNN, tuned, `--epochs 10`", "cnn", "tuned", 10, target=("final", 0.995, 60)),
+    Bench("long", "CNN, tuned, `--epochs 8 --batch-size 128`", "cnn", "tuned", 8, batch_size=128,
+          target=("final", 0.995, 60)),
     Bench("mlp", "MLP, tuned", "mlp", "tuned", None, target=("first", 0.99, 15)),
     Bench("practice", "CNN, practice", "cnn", "practice", None, seeds=1),
     Bench("practice", "MLP, practice", "mlp", "practice", None, seeds=1),
     Bench("examples", "pytorch/examples' CNN and recipe", "examples", "examples", 2, seeds=1),
 ]
+KEYS = ["profile", *dict.fromkeys(b.key for b in BENCHES)]  # profile: phase shares of one tuned epoch
 THRESHOLDS = (0.98, 0.99, 0.995)
 
 
@@ -112,9 +117,49 @@ def curve(bench: Bench, seed: int, train, test, epochs, device):
     def score(epoch, result):
         points.append((result.train_seconds, evaluate(result.model, *test, device).overall_accuracy))
 
-    config = TrainConfig(model=bench.model, recipe=bench.recipe, seed=seed, epochs=epochs, device=device)
+    config = TrainConfig(model=bench.model, recipe=bench.recipe, seed=seed, epochs=epochs,
+                         batch_size=bench.batch_size, device=device)
     fit(config, *train, log=lambda _: None, on_epoch=score)
     return points
+
+
+def profile_epoch(model_name, train, device):
+    """Seconds spent in each phase of one epoch of the tuned recipe (with its own batch size)."""
+    recipe = RECIPES["tuned"]
+    _, lr, batch_size = recipe.defaults(model_name)
+    torch.manual_seed(0)
+    model = recipe.prepare_model(model_name, create_model(model_name).to(device))
+    batches = torch.utils.data.DataLoader(range(len(train[0])), batch_size=batch_size, shuffle=True)
+    optimizer, schedule = recipe.make_optimizer(model_name, model, lr, len(batches))
+    augment, autocast = recipe.make_augment(model_name, len(batches) * 2), recipe.autocast(model_name, device)
+    criterion = recipe.make_criterion()
+    phases = dict.fromkeys(["batch", "augmentation", "forward", "backward", "optimizer"], 0.0)
+    clock = time.perf_counter()
+
+    def lap(phase):
+        nonlocal clock
+        now = time.perf_counter()
+        phases[phase] += now - clock
+        clock = now
+
+    for indices in batches:
+        inputs, targets = train[0][indices], train[1][indices]
+        lap("batch")
+        inputs = augment(inputs) if augment is not None else inputs
+        lap("augmentation")
+        optimizer.zero_grad()
+        with autocast():
+            outputs = model(inputs)
+        loss = criterion(outputs.float(), targets)
+        lap("forward")
+        loss.backward()
+        lap("backward")
+        optimizer.step()
+        schedule.step()
+        lap("optimizer")
+    total = sum(phases.values())
+    shares = ", ".join(f"{name} {seconds / total:.0%}" for name, seconds in phases.items())
+    return f"{model_name}: one epoch, batch {batch_size}, {total:.1f} s ({len(train[0]) / total:,.0f} img/s): {shares}"
 
 
 def first_reached(points, threshold):
@@ -162,16 +207,16 @@ def update_readme(rows, header):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per tuned run (default 3)")
-    parser.add_argument("--only", default=",".join(dict.fromkeys(b.key for b in BENCHES)),
-                        help="comma-separated subset of: fast, long, mlp, practice, examples (default all)")
-    parser.add_argument("--quick", action="store_true", help="1 seed and at most 2 epochs per run: checks the script")
+    parser.add_argument("--only", default=",".join(KEYS),
+                        help=f"comma-separated subset of: {', '.join(KEYS)} (default all)")
+    parser.add_argument("--quick", action="store_true", help="1 seed and 1 epoch per run: checks the script")
     parser.add_argument("--update-readme", action="store_true", help="rewrite README.md's time-to-accuracy table")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     chosen = args.only.split(",")
-    if unknown := set(chosen) - {b.key for b in BENCHES}:
-        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from fast, long, mlp, practice, examples")
+    if unknown := set(chosen) - set(KEYS):
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {', '.join(KEYS)}")
 
     status = data.ensure_mnist(args.data_dir)
     device = str(resolve_device(args.device))
@@ -180,10 +225,14 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
           f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}; clock: training only; accuracy: test set\n")
 
+    if "profile" in chosen:
+        for model_name in ("cnn", "mlp"):
+            print("profile " + profile_epoch(model_name, train, device))
+        print()
     rows, verdicts = [], []
     for bench in (b for b in BENCHES if b.key in chosen):
         seeds = 1 if args.quick else bench.seeds or args.seeds
-        epochs = min(bench.epochs or 2, 2) if args.quick else bench.epochs
+        epochs = 1 if args.quick else bench.epochs
         curves = [curve(bench, seed, train, test, epochs, device) for seed in range(seeds)]
         mean = mean_curve(curves)
         print(f"{bench.label}, mean of {seeds} seed{'s' if seeds > 1 else ''}")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mnistlab.augment import AugmentFirst, RandomAffine
+from mnistlab.augment import AugmentFirst, RandomAffine, affine_grid
 from mnistlab.data import IMAGE_SIDE
 
 
@@ -50,3 +50,10 @@ def test_augment_first_moves_only_the_first_batches_then_passes_them_through(tra
     outputs = [augment(images) for _ in range(steps + 2)]
     assert all(not torch.equal(out, images) for out in outputs[:steps])
     assert all(out is images for out in outputs[steps:])
+
+
+def test_affine_grid_matches_torchs():
+    torch.manual_seed(0)
+    theta = torch.tensor([[1.0, 0, 0], [0, 1, 0]]) + torch.randn(16, 2, 3) * 0.2
+    expected = torch.nn.functional.affine_grid(theta, [16, 1, IMAGE_SIDE, IMAGE_SIDE], align_corners=False)
+    assert torch.allclose(affine_grid(theta, IMAGE_SIDE), expected, atol=1e-6)

@@ -64,7 +64,7 @@ class TunedRecipe:
 
     name: str = "tuned"
     mlp: ModelSettings = ModelSettings(epochs=20, lr=0.1, batch_size=256, augment=RandomAffine())
-    cnn: ModelSettings = ModelSettings(epochs=3, lr=0.1, batch_size=128, augment=RandomAffine())
+    cnn: ModelSettings = ModelSettings(epochs=1, lr=0.1, batch_size=64, augment=RandomAffine(), clean_tail=0.3)
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
