@@ -25,11 +25,16 @@ from pathlib import Path
 # It must be set before torch loads OpenMP. `GOMP_SPINCOUNT=0 mnistlab train ...` does the same.
 os.environ.setdefault("GOMP_SPINCOUNT", "0")
 
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from mnistlab import data  # noqa: E402
+from mnistlab import data, plots  # noqa: E402
+from mnistlab.report.analysis import LECUN_FOR  # noqa: E402
 from mnistlab.evaluate import evaluate  # noqa: E402
 from mnistlab.models import create_model  # noqa: E402
 from mnistlab.recipes import RECIPES  # noqa: E402
@@ -60,6 +65,8 @@ BENCHES = [
     Bench("practice", "MLP, practice", "mlp", "practice", None, seeds=1),
     Bench("examples", "pytorch/examples' CNN and recipe", "examples", "examples", 2, seeds=1),
 ]
+# The best test accuracy LeCun et al. 1998 report for each kind of network (the report cites the same table).
+LECUN_1998 = {model: 1 - min(error for _, error in references) / 100 for model, references in LECUN_FOR.items()}
 KEYS = ["profile", *dict.fromkeys(b.key for b in BENCHES)]  # profile: phase shares of one tuned epoch
 THRESHOLDS = (0.98, 0.99, 0.995)
 
@@ -194,6 +201,23 @@ def markdown_row(bench: Bench, seeds: int, curves, mean) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def draw(curves_by_model, out):
+    """Mean test accuracy against training seconds, one panel per network, LeCun 1998 as a line."""
+    fig, axes = plt.subplots(1, len(curves_by_model), figsize=(6 * len(curves_by_model), 4.5), squeeze=False)
+    for ax, (model, lines) in zip(axes[0], curves_by_model.items()):
+        for label, mean in lines:
+            ax.plot([s for s, _ in mean], [a * 100 for _, a in mean], marker="o", label=label)
+        if model.lower() in LECUN_1998:
+            ax.axhline(LECUN_1998[model.lower()] * 100, color="gray", linestyle="--",
+                       label=f"LeCun et al. 1998 ({LECUN_1998[model.lower()]:.2%})")
+        lowest = min(a * 100 for _, mean in lines for _, a in mean)
+        ax.set(title=model, xlabel="training seconds", ylabel="test accuracy (%)", ylim=(max(90, int(lowest) - 1), 100))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize="small")
+    plots.save_figure(fig, out)
+    print(f"curves written to {out}")
+
+
 def update_readme(rows, header):
     text = README.read_text()
     pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
@@ -211,6 +235,7 @@ def main():
                         help=f"comma-separated subset of: {', '.join(KEYS)} (default all)")
     parser.add_argument("--quick", action="store_true", help="1 seed and 1 epoch per run: checks the script")
     parser.add_argument("--update-readme", action="store_true", help="rewrite README.md's time-to-accuracy table")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/time_to_accuracy.png"))
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
@@ -229,7 +254,7 @@ def main():
         for model_name in ("cnn", "mlp"):
             print("profile " + profile_epoch(model_name, train, device))
         print()
-    rows, verdicts = [], []
+    rows, verdicts, curves_by_model = [], [], {}
     for bench in (b for b in BENCHES if b.key in chosen):
         seeds = 1 if args.quick else bench.seeds or args.seeds
         epochs = 1 if args.quick else bench.epochs
@@ -245,6 +270,7 @@ def main():
             verdicts.append(f"{bench.label}: {verdict(bench, mean)}")
             print(f"  target: {verdicts[-1]}")
         rows.append(markdown_row(bench, seeds, curves, mean))
+        curves_by_model.setdefault("CNN" if bench.model != "mlp" else "MLP", []).append((bench.label, mean))
         print()
 
     if verdicts:
@@ -253,6 +279,8 @@ def main():
     header = ["| run (test accuracy: mean of the seeds, range) | at the end | 98% at | 99% at | 99.5% at |",
               "|---|---|---|---|---|"]
     print("\nMarkdown rows for README.md:\n" + "\n".join(header + rows))
+    if curves_by_model:
+        draw(curves_by_model, args.out)
     if args.update_readme and not args.quick:
         update_readme(rows, header)
 

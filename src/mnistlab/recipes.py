@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.optim as optim
 
 from mnistlab.augment import AugmentFirst, RandomAffine
+from mnistlab.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class PracticeRecipe:
     epochs: int = 10
     lr: float = 0.01
     batch_size: int = 64
-    summary: str = "the practice's own: plain SGD lr 0.01, batch 64, 10 epochs, cross-entropy"
+    summary: str = N_("the practice's own: plain SGD lr 0.01, batch 64, 10 epochs, cross-entropy")
 
     def defaults(self, model_name):
         """(epochs, lr, batch_size) for `model_name`: the same for both networks."""
@@ -71,9 +72,9 @@ class TunedRecipe:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     input_std: float | None = 0.3081  # train as if images were divided by this (MNIST's pixel std)
-    summary: str = ("SGD with Nesterov momentum and a one-cycle learning rate, label smoothing 0.1, "
-                    "weight decay, input scaling folded into the first layer, random affine augmentation "
-                    "but for a clean final phase, bf16 autocast for the MLP where the CPU or GPU has it")
+    # Kept word for word: the translation catalogues hold this sentence.
+    summary: str = N_("SGD with Nesterov momentum and a one-cycle learning rate, label smoothing 0.1, "
+                      "weight decay, input scaling folded into the first layer, random affine augmentation")
 
     def defaults(self, model_name):
         """(epochs, lr, batch_size) for `model_name`."""

@@ -80,9 +80,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedule, augment, autocast,
-                    first_step, bar):
+                    first_step, bar, on_step=None):
     """One pass over `batches` of indices; returns the per-step losses as a 1-D tensor. `autocast()`
-    is the forward pass's precision context (a do-nothing one for fp32)."""
+    is the forward pass's precision context (a do-nothing one for fp32). `on_step(step, loss)`, if
+    given, sees each step's loss tensor (a live chart); it may raise to stop."""
     model.train()
     losses = []
     for indices in batches:
@@ -106,15 +107,17 @@ def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedu
         if step % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss):
             break
         bar.update(1)
+        if on_step is not None:
+            on_step(step, losses[-1])
     return torch.stack(losses).float().cpu()
 
 
 def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir: Path | None = None,
-        log=print, on_epoch=None) -> TrainResult:
+        log=print, on_epoch=None, on_step=None) -> TrainResult:
     """Train `config.model` on (images, labels); after each epoch the run folder is brought up to date.
 
     `on_epoch(epoch, result)`, if given, runs after each epoch (to score `result.model`, say); its
-    time is not counted in `result.train_seconds`."""
+    time is not counted in `result.train_seconds`; `on_step` is passed to `train_one_epoch`."""
     device = resolve_device(config.device)
     if config.train_size is not None:
         images, labels = images[: config.train_size], labels[: config.train_size]
@@ -144,7 +147,7 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         with tqdm(total=min(len(batches), steps_left), desc=f"epoch {epoch}/{config.epochs}",
                   leave=False, disable=None, unit="step") as bar:
             losses = train_one_epoch(model, images, labels, epoch_batches, optimizer, criterion,
-                                     schedule, augment, autocast, result.steps, bar)
+                                     schedule, augment, autocast, result.steps, bar, on_step)
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
             step = result.steps + int(bad[0]) + 1
@@ -179,11 +182,12 @@ def _take(batches, n):
 
 
 
-def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print) -> runs.Run:
+def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, **hooks) -> runs.Run:
     """Train, evaluate on the test set and write the complete run folder; returns the loaded run.
 
     `data_dir` is where MNIST is, or the `data.DataStatus` of a fetch made just before, so that the run
-    records where its data really came from."""
+    records where its data really came from. `hooks` (on_epoch, on_step) are passed to `fit` (the
+    studio page watches a run through them)."""
     from mnistlab import data, evaluate, plots
     from mnistlab.models import DISPLAY_NAMES, count_parameters
 
@@ -195,7 +199,7 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print) -> r
     recipe = recipes.RECIPES[config.recipe]
     log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe "
         f"({recipe.summary}), seed {config.seed} -> {out_dir}")
-    result = fit(config, train_images, train_labels, out_dir, log=log)
+    result = fit(config, train_images, train_labels, out_dir, log=log, **hooks)
     scores = evaluate.evaluate(result.model, test_images, test_labels, device)
     metrics = runs.Metrics(
         model=config.model,
