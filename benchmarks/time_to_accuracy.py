@@ -196,7 +196,7 @@ def markdown_row(bench: Bench, seeds: int, curves, mean) -> str:
     seconds, accuracy = mean[-1]
     spread = f" ({min(c[-1][1] for c in curves):.2%}–{max(c[-1][1] for c in curves):.2%})" if seeds > 1 else ""
     cells = [f"{bench.label} ({seeds} seed{'s' if seeds > 1 else ''})",
-             f"{accuracy:.2%}{spread} after {len(mean)} epochs, {seconds:.1f} s"]
+             f"{accuracy:.2%}{spread} after {len(mean)} epoch{'s' if len(mean) > 1 else ''}, {seconds:.1f} s"]
     cells += [f"{s:.1f} s" if (s := first_reached(mean, t)) is not None else "–" for t in THRESHOLDS]
     return "| " + " | ".join(cells) + " |"
 

@@ -122,8 +122,9 @@ class TunedRecipe:
         return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
 
 
-def bf16_supported(device: torch.device) -> bool:
+def bf16_supported(device: torch.device | str) -> bool:
     """Whether bfloat16 matrix products run natively on `device` (not emulated, which is slower)."""
+    device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
@@ -132,12 +133,12 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
-def bf16_autocast(device: torch.device):
+def bf16_autocast(device: torch.device | str):
     """bfloat16 autocast where the device has it, plain fp32 (a do-nothing context) elsewhere. The
     weights stay fp32 either way: autocast only casts the inputs of matmuls and convolutions."""
     if not bf16_supported(device):
         return contextlib.nullcontext
-    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return lambda: torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def _first_layer(model: nn.Module) -> nn.Module:
