@@ -34,7 +34,7 @@ function makeChart() {
   chart = new uPlot({
     width: Math.max(320, box.clientWidth), height: 240,
     scales: { x: { time: false } },
-    axes: [{ label: t("chart_step") }, { label: "loss" }],
+    axes: [{ label: t("chart_step") }, { label: t("chart_loss_axis") }],
     series: [
       { label: t("chart_step") },
       { label: t("chart_loss"), stroke: "rgba(47, 111, 222, 0.35)", width: 1 },
