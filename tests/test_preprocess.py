@@ -127,6 +127,7 @@ def quick_networks(train_split):
     return {"mlp": mlp, "cnn": cnn}
 
 
+@pytest.mark.slow
 def test_mnist_digits_drawn_on_a_canvas_are_still_recognised(quick_networks, test_split):
     """300 test digits, enlarged 4-9×, moved and inverted on a 280×280 canvas, then preprocessed:
     accuracy may drop by at most 3 points against the raw images (measured: MLP +0.7, CNN -1.3)."""

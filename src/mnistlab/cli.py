@@ -33,6 +33,9 @@ Seed = Annotated[int, typer.Option(help="Random seed, set with torch.manual_seed
 MaxSteps = Annotated[Optional[int], typer.Option(
     help="Stop after this many training steps, for a quick try (default: train every epoch).",
     show_default=False)]
+Lang = Annotated[Optional[str], typer.Option(
+    help="Language of the report and tables: en or es (default: the locale's, from LC_ALL, LC_MESSAGES, LANG "
+         "or LANGUAGE; es* gives Spanish).", show_default=False)]
 Recipe = Annotated[RecipeName, typer.Option(
     help="practice: the lab's plain SGD, bit-faithful to its notebook; tuned: the same networks trained better.")]
 
@@ -128,11 +131,12 @@ def run(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", "--runs", help="Where run folders go.")] = Path("runs"),
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the report goes (default: report/ beside the runs folder).", show_default=False)] = None,
     data_dir: DataDir = None,
+    lang: Lang = None,
 ):
     """The whole lesson: get MNIST, train both networks, evaluate them, print the results, write the report."""
     from mnistlab.lesson import run_lesson
 
-    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo)
+    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo, lang=lang)
 
 
 RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of run folders; the latest mlp and cnn runs are used.")]
@@ -192,19 +196,20 @@ def report(
     out: Annotated[Path, typer.Option(help="Folder for index.html, report.md and the figures; replaced whole.")] = Path("report"),
     runs_dir: Annotated[Path, typer.Option("--runs-dir", "--runs", help="Where to look for runs when no RUN_DIR is given.")] = Path("runs"),
     data_dir: DataDir = None,
+    lang: Lang = None,
 ):
     """Build the analysis report (HTML + Markdown) comparing the MLP and the CNN from saved runs."""
     from mnistlab.report import build_report
 
-    typer.echo(f"report: {build_report(run_dirs or [], out, runs_dir, data_dir)}")
+    typer.echo(f"report: {build_report(run_dirs or [], out, runs_dir, data_dir, lang)}")
 
 
 @command()
-def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe.")]):
+def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe.")], lang: Lang = None):
     """Per-layer table of a network: layer, type, output shape and parameters, like torchinfo's summary."""
-    from mnistlab.render import summary_table
+    from mnistlab.report.render import summary_table
 
-    typer.echo(summary_table(model.value))
+    typer.echo(summary_table(model.value, lang))
 
 
 def main():

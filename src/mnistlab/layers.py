@@ -69,10 +69,10 @@ def _single(value) -> int:
     return value[0] if isinstance(value, tuple) else value
 
 
-def cnn_size_rows(model: nn.Module) -> list[SizeRow]:
+def cnn_size_rows(model: nn.Module, measured: dict | None = None) -> list[SizeRow]:
     """Input → conv1 → pool1 → conv2 → pool2 → flatten → fc1 → fc2 → fc3, computed with the formula
-    and checked against forward hooks; a mismatch raises."""
-    measured = measured_shapes(model)
+    and checked against forward hooks (`measured`, if the caller has already run them); a mismatch raises."""
+    measured = measured_shapes(model) if measured is None else measured
     shape = (1, IMAGE_SIDE, IMAGE_SIDE)
     rows = [SizeRow("input", "image", shape, 1, None, None, None, "one 28×28 grayscale image")]
     for name, module in model.named_children():

@@ -10,6 +10,7 @@ from pathlib import Path
 from mnistlab import data, plots, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import results_table
+from mnistlab.i18n import resolve_lang
 from mnistlab.models import MODELS
 from mnistlab.train import TrainConfig, train_run
 
@@ -24,14 +25,16 @@ class Lesson:
 
 def run_lesson(recipe: str = "practice", seed: int = 0, seeds: int = 1, device: str = "auto",
                max_steps: int | None = None, runs_dir: Path = Path("runs"), report_dir: Path | None = None,
-               data_dir: Path | None = None, log=print) -> Lesson:
+               data_dir: Path | None = None, log=print, lang: str | None = None) -> Lesson:
     """Train both networks with `seeds` seeds from `seed` and build the report (default: report/
-    beside `runs_dir`). Every setting is checked before the long work starts."""
+    beside `runs_dir`), the table and the report in `lang` (default: the locale's). Every setting is
+    checked before the long work starts."""
     from mnistlab.report import build_report
 
     if seeds < 1:
         raise MnistlabError(f"--seeds must be at least 1 (got {seeds})")
     runs_dir = Path(runs_dir)
+    lang = resolve_lang(lang)
     configs = [TrainConfig(model=name, recipe=recipe, seed=s, device=device, max_steps=max_steps)
                for s in range(seed, seed + seeds) for name in MODELS]
     status = data.ensure_mnist(data_dir, quiet=False)
@@ -41,9 +44,10 @@ def run_lesson(recipe: str = "practice", seed: int = 0, seeds: int = 1, device: 
     log(f"sample digits: {samples}")
     finished = [train_run(c, runs_dir / runs.run_dir_name(c.model, c.recipe, c.seed), status, log=log)
                 for c in configs]
-    table = results_table(finished)
+    table = results_table(finished, lang)
     log("")
     log(table)
-    report = build_report([r.path for r in finished], report_dir or runs_dir.parent / "report", data_dir=status.root)
+    report = build_report([r.path for r in finished], report_dir or runs_dir.parent / "report", data_dir=status.root,
+                          lang=lang)
     log(f"\nreport: {report}")
     return Lesson(finished, table, samples, report)

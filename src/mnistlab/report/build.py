@@ -1,25 +1,30 @@
-"""The analysis report: saved runs of both networks turned into report/index.html and report.md with
-PNG figures beside them, built in a temporary folder that replaces --out only once complete.
-This file finds and checks the runs and draws the figures; sections.py writes the content."""
+"""Building the report: pick the runs (the folders given, or the latest of each network with their
+other seeds), turn each network's runs into one analysis.Network, draw the figures and write
+index.html and report.md in a temporary folder that replaces --out only once complete."""
 
 from __future__ import annotations
 
-import os
+import math
 import shutil
-import statistics
-import tempfile
-import time
+from datetime import datetime
 from pathlib import Path
 
-from mnistlab import data, files, plots, runs
-from mnistlab.analysis import NetworkNumbers
+from mnistlab import data, files, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
-from mnistlab.models import DISPLAY_NAMES, MODELS, load_weights
-from mnistlab.render import render_html, render_markdown
-from mnistlab.sections import GALLERY, Network, all_sections, steps_per_epoch
+from mnistlab.i18n import texts
+from mnistlab.layers import cnn_size_rows, measured_shapes, parameter_rows
+from mnistlab.models import DISPLAY_NAMES, MODELS, create_model, load_weights
+from mnistlab.report import figures
+from mnistlab.report.analysis import Network
+from mnistlab.report.render import render_html, render_markdown
+from mnistlab.report.sections import TRAIN_IMAGES, all_sections
 
 SETTINGS = ("recipe", "epochs", "lr", "batch_size", "max_steps", "train_size")  # what seeds share
+
+
+def _settings(run: runs.Run) -> tuple:
+    return tuple(getattr(run.config, name) for name in SETTINGS)
 
 
 def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
@@ -37,7 +42,7 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
                 continue
             latest, by_seed = found[0], {}
             for run in reversed(found):  # oldest first: the newest run of each seed wins
-                if all(getattr(run.config, k) == getattr(latest.config, k) for k in SETTINGS):
+                if _settings(run) == _settings(latest):
                     by_seed[run.config.seed] = run
             groups[name] = list(by_seed.values())
     missing = [name for name in MODELS if name not in groups]
@@ -49,7 +54,7 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
                             f"makes one")
     for name, group in groups.items():
         for run in group:
-            if any(getattr(run.config, k) != getattr(group[0].config, k) for k in SETTINGS):
+            if _settings(run) != _settings(group[0]):
                 raise MnistlabError(f"{run.path} and {group[0].path} differ in more than the seed "
                                     f"({', '.join(SETTINGS)}); give runs of one recipe and settings")
         group.sort(key=lambda r: (r.config.seed, str(r.path)))
@@ -61,10 +66,16 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
     return groups
 
 
+def steps_per_epoch(config: runs.RunConfig) -> int:
+    return math.ceil((config.train_size or TRAIN_IMAGES) / config.batch_size)
+
+
 def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Network:
+    """One network's record: every seed's results, the first seed's run in detail, its layers (counted
+    once) and its weights evaluated again on the CPU for the gallery of mistakes."""
     shown = group[0]
     _, model = load_weights(shown.weights, name)
-    numbers = NetworkNumbers(
+    return Network(
         name=name,
         accuracies=[r.metrics.overall_accuracy for r in group],
         per_digit=[r.metrics.per_digit_accuracy for r in group],
@@ -72,30 +83,13 @@ def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Netwo
         loss=shown.history.loss,
         epoch_loss=shown.history.epoch_loss,
         steps_per_epoch=steps_per_epoch(shown.config),
+        layers=parameter_rows(model),
         train_seconds=[r.metrics.train_seconds for r in group],
         images_per_second=[r.metrics.test_images_per_second for r in group],
         device=", ".join(sorted({r.metrics.device for r in group})),
+        runs=group,
+        evaluation=evaluate(model, test_images, test_labels, "cpu"),
     )
-    return Network(group, numbers, evaluate(model, test_images, test_labels, "cpu"))
-
-def write_figures(networks: list[Network], folder: Path, test_images, test_labels) -> None:
-    names = [n.numbers.display for n in networks]
-    plots.plot_per_digit(names, [n.numbers.digit_accuracy for n in networks],
-                         [[statistics.stdev(s[d] for s in n.numbers.per_digit) if len(n.runs) > 1 else 0.0
-                           for d in range(10)] for n in networks], folder / "per_digit.png")
-    plots.plot_loss_comparison(names, [n.numbers.loss for n in networks],
-                               [n.numbers.steps_per_epoch for n in networks], folder / "loss_comparison.png")
-    for n in networks:
-        name, title = n.numbers.name, n.numbers.display
-        plots.plot_confusion(n.numbers.confusion, f"{title} (seed {n.shown.config.seed})",
-                             folder / f"confusion_{name}.png")
-        plots.plot_loss(n.numbers.loss, f"Training loss ({title})", folder / f"loss_{name}.png")
-        ev = n.evaluation
-        wrong = (ev.predictions != test_labels).nonzero().flatten()
-        pick = wrong[ev.confidences[wrong].argsort(descending=True)][:GALLERY]
-        plots.plot_misclassified(test_images[pick], test_labels[pick], ev.predictions[pick],
-                                 ev.confidences[pick], f"{title}: most confident mistakes",
-                                 folder / f"misclassified_{name}.png")
 
 
 def _check_out(out: Path) -> None:
@@ -106,36 +100,27 @@ def _check_out(out: Path) -> None:
 
 
 def build_report(paths: list[Path] | None = None, out: Path = Path("report"), runs_dir: Path = Path("runs"),
-                 data_dir: Path | None = None) -> Path:
-    """Write the report for `paths` (default: the latest runs in `runs_dir`) into `out`; returns
-    out/index.html. It is built in a temporary folder that replaces `out` only once complete."""
+                 data_dir: Path | None = None, lang: str | None = None) -> Path:
+    """Write the report for `paths` (default: the latest runs in `runs_dir`) into `out`, in `lang`
+    (default: the locale's language); returns out/index.html."""
+    t = texts(lang)
     out = Path(out)
     _check_out(out)
     groups = select_runs([Path(p) for p in paths or []], Path(runs_dir))
     test_images, test_labels = data.load_split(data_dir, "test")
     networks = [prepare(name, groups[name], test_images, test_labels) for name in MODELS]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    cnn = create_model("cnn")
+    measured = measured_shapes(cnn)  # one forward pass with hooks, for the sizes and their check
+    sections = all_sections(networks, cnn_size_rows(cnn, measured), measured, t)
+    first, second = (DISPLAY_NAMES[name] for name in MODELS)
+    title = t.gettext("mnistlab report: {first} vs {second}").format(first=first, second=second)
+    stamp = t.date(datetime.now())
+    staging = files.staging_dir(out)
     try:
-        write_figures(networks, staging, test_images, test_labels)
-        sections = all_sections(networks)
-        title = "mnistlab report: " + " vs ".join(DISPLAY_NAMES[name] for name in MODELS)
-        stamp = time.strftime("%Y-%m-%d %H:%M")
-        files.atomic_write(staging / "index.html", lambda f: f.write(render_html(title, stamp, sections).encode()))
-        files.atomic_write(staging / "report.md", lambda f: f.write(render_markdown(title, stamp, sections).encode()))
-        os.chmod(staging, 0o777 & ~files.current_umask())
-        _swap_in(staging, out)
+        figures.write_figures(networks, staging, test_images, test_labels, t)
+        files.write_text(staging / "index.html", render_html(title, stamp, sections, t))
+        files.write_text(staging / "report.md", render_markdown(title, stamp, sections, t))
+        files.replace_dir(staging, out)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # gone already if it was swapped in
     return out / "index.html"
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    """Replace `out` by `staging` with renames, so `out` is always a whole report or absent."""
-    if not out.exists():
-        os.rename(staging, out)
-        return
-    old = out.with_name(f".{out.name}.old.{os.getpid()}")
-    os.rename(out, old)
-    os.rename(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
