@@ -52,3 +52,38 @@ def test_split(mnist_root):
 def artifacts():
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def write_fake_run(folder: Path, model: str = "mlp", seed: int = 0, accuracy: float = 0.5) -> Path:
+    """A finished run folder as `mnistlab train` writes it, with untrained weights (no training)."""
+    import json
+    from dataclasses import asdict
+
+    import torch
+
+    from mnistlab.models import count_parameters, create_model
+    from mnistlab.train import TrainConfig
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    network = create_model(model)
+    config = {**asdict(TrainConfig(model=model, seed=seed, device="cpu", max_steps=1)), "epochs_completed": 1}
+    metrics = {"model": model, "recipe": "practice", "seed": seed, "overall_accuracy": accuracy,
+               "per_digit_accuracy": [accuracy] * 10, "confusion_matrix": [[100] * 10 for _ in range(10)],
+               "train_seconds": 0.1, "steps": 1, "epochs_completed": 1, "parameters": count_parameters(network),
+               "test_images_per_second": 1000.0, "device": "cpu", "torch_version": torch.__version__,
+               "data_source": "local", "data_md5": {}}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "history.json").write_text(json.dumps({"loss": [2.3], "epoch_loss": [2.3]}))
+    torch.save(network.state_dict(), folder / "model.pth")
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+@pytest.fixture
+def fake_runs(tmp_path):
+    """A runs folder with an untrained mlp and cnn run (for what needs runs, not good ones)."""
+    runs = tmp_path / "runs"
+    for model in ("mlp", "cnn"):
+        write_fake_run(runs / f"{model}-practice-seed0", model)
+    return runs

@@ -23,7 +23,8 @@ from mnistlab.errors import MnistlabError
 from mnistlab.models import create_model
 from mnistlab.preprocess import image_to_mnist
 from mnistlab.train import TrainConfig, train_run
-from mnistlab.web.app import STATIC, bind, create_app, running
+from mnistlab.web.app import STATIC, create_app
+from mnistlab.web.server import bind, running
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]

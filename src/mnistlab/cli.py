@@ -23,6 +23,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+MAX_SEEDS = 100  # `run --seeds`: each seed trains both networks
 ModelName = Enum("ModelName", {name: name for name in MODELS}, type=str)
 RecipeName = Enum("RecipeName", {name: name for name in RECIPES}, type=str)
 
@@ -37,8 +38,9 @@ Recipe = Annotated[RecipeName, typer.Option(
     help="practice: the lab's plain SGD, bit-faithful to its notebook; tuned: the same networks trained better.")]
 
 
-def command(*args, **kwargs):
-    """app.command() that turns a MnistlabError into one line on stderr and exit code 1."""
+def command(*args, interrupted: str = "interrupted", **kwargs):
+    """app.command() that turns a MnistlabError into one line on stderr and exit code 1, and Ctrl+C
+    into the line `interrupted` (what the command leaves behind) and exit code 130."""
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -49,7 +51,7 @@ def command(*args, **kwargs):
                 typer.echo(f"mnistlab: error: {err}", err=True)
                 raise typer.Exit(1) from None
             except KeyboardInterrupt:
-                typer.echo("mnistlab: interrupted; files of the last finished epoch are intact", err=True)
+                typer.echo(f"mnistlab: {interrupted}", err=True)
                 raise typer.Exit(130) from None
 
         return app.command(*args, **kwargs)(wrapper)
@@ -71,7 +73,7 @@ def data(
         typer.echo(f"  {name:<26} md5 {md5}  ok")
 
 
-@command()
+@command(interrupted="interrupted; files of the last finished epoch are intact")
 def train(
     model: Annotated[ModelName, typer.Argument(help="Which network to train.")],
     recipe: Recipe = RecipeName.practice,
@@ -117,7 +119,7 @@ def evaluate(
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
 
-@command()
+@command(interrupted="interrupted; files of the last finished epoch are intact")
 def run(
     recipe: Recipe = RecipeName.practice,
     seed: Annotated[int, typer.Option(help="Random seed of the first run (torch.manual_seed before building the model).")] = 0,
@@ -133,12 +135,14 @@ def run(
     from mnistlab.evaluate import results_table
     from mnistlab.plots import plot_samples
     from mnistlab.report import build_report
-    from mnistlab.train import TrainConfig, train_run
+    from mnistlab.train import TrainConfig, check_out_dir, train_run
 
-    if seeds < 1:
-        raise MnistlabError(f"--seeds must be at least 1 (got {seeds})")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise MnistlabError(f"--seeds must be between 1 and {MAX_SEEDS} (got {seeds})")
     configs = [TrainConfig(model=name, recipe=recipe.value, seed=s, device=device, max_steps=max_steps)
                for s in range(seed, seed + seeds) for name in MODELS]  # validate every flag before the long work
+    for c in configs:
+        check_out_dir(runs_dir / f"{c.model}-{c.recipe}-seed{c.seed}")
     status = mnist.ensure_mnist(data_dir, quiet=False)
     typer.echo(f"MNIST: 4 files verified by md5 in {mnist.raw_dir(status.root)} (source: {status.describe()})")
     images, _ = mnist.load_split(status.root, "train")
@@ -155,19 +159,20 @@ RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of r
 PredictModel = Enum("PredictModel", {**{name: name for name in MODELS}, "both": "both"}, type=str)
 
 
-@command()
+@command(interrupted="stopped serving")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps the app on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
     runs: RunsDir = Path("runs"),
 ):
     """Start the drawing page: draw a digit and watch both networks answer live."""
-    from mnistlab.web.app import bind, create_app, serve_forever, url_of
+    from mnistlab.web.app import create_app
+    from mnistlab.web.server import bind, serve_forever, url_of
 
+    sock = bind(host, port)  # a bad or busy port is said before the networks load
     app = create_app(runs_dir=runs)
     for message in app.state.networks.missing:
         typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
-    sock = bind(host, port)
     typer.echo(f"mnistlab is serving the drawing page at {url_of(sock)}  (Ctrl+C stops it)")
     serve_forever(app, sock)
 
@@ -188,7 +193,7 @@ def predict(
     typer.echo(predict_files(images, networks))
 
 
-@command()
+@command(interrupted="interrupted; the report folder was left as it was")
 def report(
     run_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN_DIR", help="Run folders to report on (default: the latest mlp and cnn runs in --runs-dir, with their other seeds).", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for index.html, report.md and the figures; replaced whole.")] = Path("report"),

@@ -4,6 +4,7 @@ in-memory tensors instead of per-image PIL conversion; `fit()` composes the epoc
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,9 @@ from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS, create_model
 
 NAN_CHECK_EVERY = 50  # steps between finiteness checks (each one waits for the device)
+TRAIN_IMAGES = 60000  # MNIST's training set
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64-bit seeds
+MAX_LR = 1000.0  # far past any rate that trains; beyond it the update itself overflows float32
 
 
 @dataclass
@@ -44,12 +48,16 @@ class TrainConfig:
         for flag, value in [("--epochs", self.epochs), ("--batch-size", self.batch_size)]:
             if value < 1:
                 raise MnistlabError(f"{flag} must be at least 1 (got {value})")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise MnistlabError(f"--lr must be a positive number (got {self.lr})")
+        if self.batch_size > TRAIN_IMAGES:
+            raise MnistlabError(f"--batch-size must be between 1 and {TRAIN_IMAGES} (got {self.batch_size})")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise MnistlabError(f"--lr must be a positive number up to {MAX_LR:g} (got {self.lr})")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise MnistlabError(f"--seed must be between 0 and {MAX_SEED} (got {self.seed})")
         if self.max_steps is not None and self.max_steps < 1:
             raise MnistlabError(f"--max-steps must be at least 1 (got {self.max_steps})")
-        if self.train_size is not None and not 1 <= self.train_size <= 60000:
-            raise MnistlabError(f"--train-size must be between 1 and 60000 (got {self.train_size})")
+        if self.train_size is not None and not 1 <= self.train_size <= TRAIN_IMAGES:
+            raise MnistlabError(f"--train-size must be between 1 and {TRAIN_IMAGES} (got {self.train_size})")
         resolve_device(self.device)  # fail now on a bad --device, not after loading data
 
 
@@ -174,19 +182,34 @@ def _take(batches, n):
 
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Fail now, not after the training, if the run folder cannot be written."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MnistlabError(f"--out {out_dir} is a file; pass a folder for the run")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir.parent):
+            pass
+    except OSError as err:
+        raise MnistlabError(f"cannot write the run folder {out_dir} ({err.strerror}); pass another --out") from None
+
+
 def train_run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None, log=print) -> runs.Run:
     """Train, evaluate on the test set and write the complete run folder; returns the loaded run."""
     from mnistlab import data, evaluate, plots
     from mnistlab.models import DISPLAY_NAMES, count_parameters
 
     out_dir = Path(out_dir)
+    check_out_dir(out_dir)
     status = data.ensure_mnist(data_dir, quiet=False)
     device = resolve_device(config.device)
     train_images, train_labels = data.load_split(status.root, "train", device)
     test_images, test_labels = data.load_split(status.root, "test", device)
     recipe = recipes.RECIPES[config.recipe]
-    log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe "
-        f"({recipe.summary}), seed {config.seed} -> {out_dir}")
+    steps = f" (at most {config.max_steps} steps)" if config.max_steps is not None else ""
+    log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe: {config.epochs} "
+        f"epochs{steps}, lr {config.lr:g}, batch {config.batch_size}, seed {config.seed} -> {out_dir}")
     result = fit(config, train_images, train_labels, out_dir, log=log)
     scores = evaluate.evaluate(result.model, test_images, test_labels, device)
     metrics = {
