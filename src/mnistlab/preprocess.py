@@ -25,7 +25,8 @@ CENTRE = 14.0
 MAX_PIXELS = 2048 * 1024
 # JPEG can decode at 1/2, 1/4 or 1/8 scale (draft mode), so larger photos are reduced while loading.
 MAX_JPEG_PIXELS = 16 * MAX_PIXELS
-# Decodes allowed at once, whatever the number of requests: each may hold ~50 MB of arrays.
+WORK_SIDE = 1024  # larger images are reduced to this many pixels a side before the float work
+# Decodes allowed at once, whatever the number of requests: each holds up to ~25 MB.
 DECODE_SLOTS = threading.BoundedSemaphore(2)
 MIN_CONTRAST = 0.1  # ink must differ from the background by 10% of full scale to count as a digit
 INK_THRESHOLD = 0.05  # after normalising the ink to peak 1: weaker pixels (noise, JPEG ringing) are not ink
@@ -58,17 +59,24 @@ def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
     try:
         image.load()
         if image.mode.startswith("I"):  # 16/32-bit grayscale
-            gray = np.asarray(image, dtype=np.float32)
+            gray = np.asarray(shrunk(image.convert("I")), dtype=np.float32)
             return np.clip(gray / (65535.0 if gray.max() > 255 else 255.0), 0, 1)
         if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-            image = image.convert("RGBA")
+            image = shrunk(image.convert("RGBA"))
             alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0  # (H, W)
         else:
-            alpha = None
+            image, alpha = shrunk(image.convert("L")), None
         gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0  # (H, W), ITU-R 601 luma
     except Exception:
         raise MnistlabError(f"{name} is damaged or truncated and cannot be decoded") from None
     return gray if alpha is None else flatten_alpha(gray, alpha)
+
+
+def shrunk(image: Image.Image) -> Image.Image:
+    """`image` box-reduced by a whole factor to at most WORK_SIDE pixels a side: the digit ends up
+    20 px tall, and the float arrays of a 2-megapixel image would cost ~50 MB per request."""
+    factor = -(-max(image.size) // WORK_SIDE)
+    return image.reduce(factor) if factor > 1 else image
 
 
 def flatten_alpha(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:

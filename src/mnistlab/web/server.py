@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import resource
 import socket
 import threading
 import time
@@ -20,6 +22,7 @@ from mnistlab.errors import MnistlabError
 
 MAX_CONNECTIONS = 64  # open connections at once; the page needs two or three
 READ_TIMEOUT = 10.0  # seconds a client has to send a whole request (headers and body)
+ACCEPT_BURST = 16  # connections asyncio accepts in one go (uvicorn's backlog; its default is 2048)
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle connection stays open between requests
 RESOURCE_LOG_EVERY = 10.0  # seconds between two "out of file descriptors" lines
 
@@ -54,25 +57,41 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
+def connection_cap() -> int:
+    """MAX_CONNECTIONS, or a quarter of the file descriptors this process may open if that is
+    fewer: asyncio accepts up to ACCEPT_BURST connections before any is dropped, a few times over,
+    and the app needs some (files, pipes); accept() then never runs out."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return min(MAX_CONNECTIONS, max(soft // 4, 1)) if soft != resource.RLIM_INFINITY else MAX_CONNECTIONS
+
+
 class LimitedProtocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline for reading each request and a connection cap.
 
     uvicorn times out idle keep-alive connections but not a request that trickles in; here a
-    request must arrive whole within READ_TIMEOUT. Over MAX_CONNECTIONS, the connection that has
+    request must arrive whole within READ_TIMEOUT. Over connection_cap(), the connection that has
     waited longest for its request is dropped (a slow client, not the request being answered)."""
+
+    read_deadline = None  # the timer that drops this connection if its request is not whole by then
+    dropped = False
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        self.read_deadline = None
         self.wait_for_request()
-        if len(self.connections) > MAX_CONNECTIONS:
-            waiting = [c for c in self.connections if getattr(c, "read_deadline", None) is not None]
-            oldest = min(waiting, key=lambda c: c.read_deadline.when())
-            oldest.transport.abort()
+        open_now = [c for c in self.connections if not getattr(c, "dropped", False)]
+        if len(open_now) > connection_cap():
+            waiting = [c for c in open_now if getattr(c, "read_deadline", None) is not None]
+            min(waiting, key=lambda c: c.read_deadline.when()).drop()
 
     def wait_for_request(self) -> None:
         self.stop_waiting()
-        self.read_deadline = self.loop.call_later(READ_TIMEOUT, self.transport.abort)
+        self.read_deadline = self.loop.call_later(READ_TIMEOUT, self.drop)
+
+    def drop(self) -> None:
+        """Close at once (the client learns by a reset); its connection_lost comes a moment later."""
+        self.stop_waiting()
+        self.dropped = True
+        self.transport.abort()
 
     def stop_waiting(self) -> None:
         if self.read_deadline is not None:
@@ -94,34 +113,38 @@ class LimitedProtocol(H11Protocol):
         super().connection_lost(exc)
 
 
+class ResourceLog:
+    """An event-loop exception handler that reports running out of file descriptors in one short
+    line per RESOURCE_LOG_EVERY seconds; asyncio logs a traceback on every failed accept."""
+
+    def __init__(self):
+        self.logged_at = -math.inf
+        self.skipped = 0
+
+    def __call__(self, loop, context) -> None:
+        if not context.get("message", "").startswith("socket.accept() out of system resource"):
+            return loop.default_exception_handler(context)
+        now = time.monotonic()
+        if now - self.logged_at < RESOURCE_LOG_EVERY:
+            self.skipped += 1
+            return
+        more = f" ({self.skipped} more since the last such line)" if self.skipped else ""
+        log.warning("cannot accept a connection: %s%s", context.get("exception"), more)
+        self.logged_at, self.skipped = now, 0
+
+
 class LimitedServer(uvicorn.Server):
-    """uvicorn.Server whose event loop logs running out of file descriptors once per
-    RESOURCE_LOG_EVERY seconds (asyncio would log a traceback on every failed accept)."""
+    """uvicorn.Server with the ResourceLog handler on its event loop."""
 
     async def startup(self, sockets=None) -> None:
-        loop = asyncio.get_running_loop()
-        last = {"logged": -RESOURCE_LOG_EVERY, "skipped": 0}
-
-        def handle(loop, context):
-            if context.get("message", "").startswith("socket.accept() out of system resource"):
-                now = time.monotonic()
-                if now - last["logged"] < RESOURCE_LOG_EVERY:
-                    last["skipped"] += 1
-                    return
-                skipped = f" ({last['skipped']} more since the last line)" if last["skipped"] else ""
-                log.warning("cannot accept connections: %s%s", context.get("exception"), skipped)
-                last.update(logged=now, skipped=0)
-                return
-            loop.default_exception_handler(context)
-
-        loop.set_exception_handler(handle)
+        asyncio.get_running_loop().set_exception_handler(ResourceLog())
         await super().startup(sockets)
 
 
 def make_server(app: FastAPI, log_level: str = "warning") -> uvicorn.Server:
     """A uvicorn server for `app` with the limits above; run it with server.run(sockets=[bind(...)])."""
     config = uvicorn.Config(app, log_level=log_level, access_log=False, http=LimitedProtocol, ws="none",
-                            timeout_keep_alive=KEEP_ALIVE_TIMEOUT)
+                            timeout_keep_alive=KEEP_ALIVE_TIMEOUT, backlog=ACCEPT_BURST)
     return LimitedServer(config)
 
 
