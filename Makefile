@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install browser bench
+.PHONY: run test test-fast install browser bench i18n i18n-extract i18n-update i18n-compile
 
 run: $(VENV)/.installed
 	$(BIN)/mnistlab run
 
 test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest
+
+# The quick subset while working: no full trainings, no notebook run.
+test-fast: $(VENV)/.installed browser
+	$(BIN)/python -m pytest -m "not slow"
 
 install: $(VENV)/.installed
 
@@ -18,7 +22,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --progress-bar off -q -e '.[dev]'
 	touch $@
 
-# The browser tests drive Debian's chromium through Playwright (Playwright's own download is not needed).
+# The browser tests drive Debian's chromium through Playwright (Playwright's own download is not
+# needed). The one place that installs it: `make test` and CI both come through here.
 browser:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -29,3 +34,18 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/time_to_accuracy.py
 	$(BIN)/python benchmarks/web_latency.py
+
+# Languages (gettext through Babel): extract the messages of src/mnistlab into the template, merge it
+# into each language's .po (translate what is new or fuzzy there), compile the .mo the package loads.
+LOCALE := src/mnistlab/locale
+i18n: i18n-extract i18n-update i18n-compile
+
+i18n-extract: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --sort-output --no-location --project mnistlab \
+	  --copyright-holder "mnistlab contributors" -o $(LOCALE)/mnistlab.pot src/mnistlab
+
+i18n-update: $(VENV)/.installed
+	$(BIN)/pybabel update -D mnistlab -i $(LOCALE)/mnistlab.pot -d $(LOCALE) --ignore-obsolete --width 100
+
+i18n-compile: $(VENV)/.installed
+	$(BIN)/pybabel compile -D mnistlab -d $(LOCALE) --statistics

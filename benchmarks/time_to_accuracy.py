@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from mnistlab import data, plots  # noqa: E402
-from mnistlab.analysis import LECUN_FOR  # noqa: E402
+from mnistlab.report.analysis import LECUN_FOR  # noqa: E402
 from mnistlab.evaluate import evaluate  # noqa: E402
 from mnistlab.models import DISPLAY_NAMES  # noqa: E402
 from mnistlab.train import TrainConfig, fit, resolve_device  # noqa: E402

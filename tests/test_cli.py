@@ -81,6 +81,32 @@ def test_bad_input_gets_one_line(quick_runs, mnist_root, tmp_path):
                    "it is a cnn checkpoint: pass --model cnn")
     one_line_error(invoke("evaluate", tmp_path / "missing.pth"), "no such file")
     one_line_error(invoke("train", "mlp", "--device", "cuda:7", "--data-dir", mnist_root), "--device cuda:7")
+    for command in (["run", "--runs-dir", tmp_path / "runs"], ["report", "--runs-dir", runs_dir], ["summary", "cnn"]):
+        bad = invoke(*command, "--lang", "xx")
+        assert bad.exit_code == 1 and bad.output == "mnistlab: error: --lang must be one of en, es (got 'xx')\n"
+    assert not (tmp_path / "runs").exists()  # checked before any work
+
+
+def test_results_table_and_summary_in_spanish(quick_runs, monkeypatch):
+    """The table `mnistlab run` ends with and `mnistlab summary`, from the locale or --lang."""
+    from mnistlab.evaluate import results_table
+    from mnistlab.runs import load_run
+
+    runs_dir, english = quick_runs
+    found = [load_run(runs_dir / f"{name}-practice-seed0") for name in ("mlp", "cnn")]
+    table = results_table(found, "es")
+    assert table.split("\n")[2].split()[:3] == ["acierto", "en", "prueba"]
+    for run in found:
+        accuracy = f"{run.metrics.overall_accuracy * 100:.2f}".replace(".", ",") + "\u00a0%"
+        assert accuracy in table and accuracy.replace(",", ".").replace("\u00a0", "") in english
+    assert "669.706" in table and "  dígito 9" in table and "tiempo de entrenamiento" in table
+    assert results_table(found, "en") in english  # what `mnistlab run` printed in the test's English locale
+    monkeypatch.setenv("LANG", "es_ES.UTF-8")
+    spanish = invoke("summary", "mlp")
+    assert spanish.exit_code == 0 and "parámetros en total: 669.706 (todos entrenables)" in spanish.output
+    assert "capa" in spanish.output.split("\n")[2]
+    english = invoke("summary", "mlp", "--lang", "en")
+    assert "total parameters: 669,706 (all trainable)" in english.output
 
 
 def test_help_states_defaults():

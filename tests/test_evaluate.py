@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -42,6 +43,7 @@ def partly_trained_mlp(train_split):
     return model
 
 
+@pytest.mark.slow
 def test_matches_the_practice_and_an_independent_count(mnist_root, train_split, test_split):
     model = partly_trained_mlp(train_split)
     images, labels = test_split

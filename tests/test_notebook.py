@@ -91,7 +91,7 @@ def test_committed_analysis_text_matches_the_printed_accuracies(committed):
     assert "10,0 épocas" in analysis
     for name in NETWORKS:
         overall, digits = printed_accuracies(committed, name)
-        assert f"{float(overall) * 100:.2f} %".replace(".", ",") in analysis
+        assert f"{float(overall) * 100:.2f}".replace(".", ",") + "\u00a0%" in analysis  # Babel's es percent
     assert "**669.706** parámetros y la CNN **61.706**" in analysis
     assert "O = (14 − 5 + 2·0) / 1 + 1 = 10" in analysis
 
@@ -118,6 +118,7 @@ def short_run(tmp_path_factory, mnist_root):
     return notebook, workdir / "work"
 
 
+@pytest.mark.slow
 def test_short_run_executes_without_errors_and_stops_at_the_step_cap(short_run):
     notebook, workdir = short_run
     for name in NETWORKS:
@@ -129,7 +130,7 @@ def test_short_run_executes_without_errors_and_stops_at_the_step_cap(short_run):
         assert recorded["python"] == sys.executable  # the project's own interpreter ran the notebook
     assert "0,1 épocas" in markdown_outputs(notebook)
 
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NETWORKS)
 def test_saved_weights_load_strictly_and_score_what_the_notebook_printed(short_run, mnist_root, name):
     notebook, workdir = short_run
@@ -141,7 +142,7 @@ def test_saved_weights_load_strictly_and_score_what_the_notebook_printed(short_r
     assert f"{overall:.4f}" == printed_overall
     assert [f"{acc:.4f}" for acc in per_digit] == printed_digits
 
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NETWORKS)
 def test_first_losses_equal_mnistlabs_faithful_training(short_run, train_split, name):
     _, workdir = short_run

@@ -8,18 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import png_bytes
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import predict
 from mnistlab.preprocess import BlankImage, decode_image, image_to_mnist, pixels_to_mnist, to_mnist
 from mnistlab.train import TrainConfig, fit
 
 SAMPLE = 300  # MNIST test digits in the accuracy comparison
-
-
-def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array, mode).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def as_canvas(digit: np.ndarray, scale: int, top: int, left: int) -> np.ndarray:
@@ -132,6 +127,7 @@ def quick_networks(train_split):
     return {"mlp": mlp, "cnn": cnn}
 
 
+@pytest.mark.slow
 def test_mnist_digits_drawn_on_a_canvas_are_still_recognised(quick_networks, test_split):
     """300 test digits, enlarged 4-9×, moved and inverted on a 280×280 canvas, then preprocessed:
     accuracy may drop by at most 3 points against the raw images (measured: MLP +0.7, CNN -1.3)."""

@@ -12,16 +12,15 @@ from playwright.sync_api import sync_playwright
 from torchinfo import summary as torchinfo_summary
 from typer.testing import CliRunner
 
-from mnistlab import plots
-from mnistlab.analysis import NetworkNumbers, analysis_sentences
+from helpers import CHROMIUM_ARGS
 from mnistlab.cli import app
 from mnistlab.errors import MnistlabError
+from mnistlab.layers import parameter_rows
 from mnistlab.models import MODELS, create_model
-from mnistlab.report import build_report
+from mnistlab.report import build_report, figures
+from mnistlab.report.analysis import Network, analysis_sentences
 
 runner = CliRunner()
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 SECTIONS = ["1. Setup", "2. Results", "3. Where they fail", "4. Training", "5. Parameters",
             "6. CNN layer sizes", "7. Analysis"]
 
@@ -108,18 +107,19 @@ def numbers(name, accuracy, weak_digit, confused_with, epoch_losses, seeds=1, sp
     confusion = [[1000 if t == p else 0 for p in range(10)] for t in range(10)]
     confusion[weak_digit][confused_with] = 100
     confusion[weak_digit][weak_digit] = 900
-    return NetworkNumbers(
+    return Network(
         name=name, accuracies=[accuracy + spread * (i - (seeds - 1) / 2) for i in range(seeds)],
         per_digit=[per_digit] * seeds, confusion=confusion,
         loss=[value for value in epoch_losses for _ in range(100)], epoch_loss=list(epoch_losses),
-        steps_per_epoch=100, train_seconds=[12.0] * seeds, images_per_second=[5000.0] * seeds, device="cpu")
+        steps_per_epoch=100, layers=parameter_rows(create_model(name)), train_seconds=[12.0] * seeds,
+        images_per_second=[5000.0] * seeds, device="cpu")
 
 
 def test_analysis_follows_the_numbers():
     first = analysis_sentences(numbers("mlp", 0.94, 8, 3, [0.5, 0.3, 0.2]),
-                               numbers("cnn", 0.98, 4, 9, [0.2, 0.1, 0.0995]))
+                               numbers("cnn", 0.98, 4, 9, [0.2, 0.1, 0.0995]), "en")
     second = analysis_sentences(numbers("mlp", 0.995, 2, 7, [0.5, 0.4, 0.39]),
-                                numbers("cnn", 0.96, 5, 3, [0.5, 0.3, 0.2]))
+                                numbers("cnn", 0.96, 5, 3, [0.5, 0.3, 0.2]), "en")
     text, other = " ".join(first), " ".join(second)
     assert first != second
     assert text.startswith("The CNN wins: 98.00% against 94.00%") and "4.00 percentage points" in text
@@ -135,7 +135,7 @@ def test_analysis_follows_the_numbers():
     assert "test error of 0.50% (it has 2 hidden layers of 512 and 512 units) is below the 4.7%" in other
     assert "CNN's test error of 2.00% is 2.1× the 0.95% of their LeNet-5" in text
     level = analysis_sentences(numbers("mlp", 0.970, 8, 3, [0.3, 0.2], seeds=3, spread=0.01),
-                               numbers("cnn", 0.975, 8, 3, [0.3, 0.2], seeds=3, spread=0.01))
+                               numbers("cnn", 0.975, 8, 3, [0.3, 0.2], seeds=3, spread=0.01), "en")
     assert level[0].startswith("The two networks are level")
 
 
@@ -170,7 +170,7 @@ def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monk
     fails([run["mlp", 1], run["cnn", 1]], "metrics.json is corrupted .no 'confusion_matrix'.; `mnistlab train cnn")
     fails([], "no finished mlp run in", runs_dir=tmp_path / "empty")
     # a failure halfway through (here: while drawing) leaves the old report whole
-    monkeypatch.setattr(plots, "plot_confusion", lambda *a, **k: (_ for _ in ()).throw(MnistlabError("disk full")))
+    monkeypatch.setattr(figures, "plot_confusion", lambda *a, **k: (_ for _ in ()).throw(MnistlabError("disk full")))
     fails([base / "runs" / "mlp-practice-seed0", base / "runs" / "cnn-practice-seed0"], "disk full")
 
     stranger = tmp_path / "notes"
@@ -211,3 +211,88 @@ def test_summary_counts_match_pytorch_and_torchinfo(name):
         assert int(row[-1].replace(",", "")) == sum(p.numel() for p in layer.parameters())
     if name == "cnn":
         assert re.search(r"conv2\s+Conv2d\s+16 × 10 × 10\s+2,400\s+16\s+2,416", result.output)
+
+
+# --- Spanish ---------------------------------------------------------------------------------------
+
+ENGLISH_WORDS = re.compile(r"\b(the|and|of|against|wins|digit|digits|epoch|epochs|steps|hardest|easiest|"
+                           r"accuracy|loss|trained|images|parameters|network|networks|its|their|below|times)\b")
+
+
+def spanish_sentences_check(spanish: list[str], english: list[str]) -> None:
+    """Each Spanish sentence is a translation: not the English one, and no English word left in it."""
+    assert len(spanish) == len(english)
+    for es, en in zip(spanish, english):
+        assert es != en
+        assert not ENGLISH_WORDS.search(es.replace("`mnistlab run --seeds 3`", "")), es
+
+
+def test_analysis_in_spanish_follows_the_numbers():
+    mlp, cnn = numbers("mlp", 0.94, 8, 3, [0.5, 0.3, 0.2]), numbers("cnn", 0.98, 4, 9, [0.2, 0.1, 0.0995])
+    spanish = analysis_sentences(mlp, cnn, "es")
+    spanish_sentences_check(spanish, analysis_sentences(mlp, cnn, "en"))
+    text = " ".join(spanish)
+    assert text.startswith("Gana la CNN: acierta el 98,00\u00a0% de las imágenes de prueba, frente al 94,00\u00a0% "
+                           "del MultiLayerNN")
+    assert "El dígito más difícil del MultiLayerNN es el 8, con un 84,0\u00a0% de aciertos, confundido sobre todo " \
+           "con el 3 (100 veces)" in text
+    assert "El dígito más difícil de la CNN es el 4" in text
+    assert "0,200, frente a 0,300 en la época anterior (-33,3\u00a0%): todavía bajaba" in text
+    assert "un 6,00\u00a0% (tiene 2 capas ocultas de 512 y 512 unidades), es 1,3 veces el 4,7\u00a0%" in text
+    assert "La CNN tiene 61.706 parámetros, 10,9 veces menos que los 669.706 del MultiLayerNN" in text
+    # singular and plural through ngettext: behind on one digit, then on two
+    behind_on_one = analysis_sentences(numbers("mlp", 0.94, 8, 3, [0.3, 0.2]), numbers("cnn", 0.96, 5, 3, [0.3, 0.2]), "es")
+    assert "queda por detrás en 1 dígito: 5 (-8,0)" in behind_on_one[1]
+    level = analysis_sentences(numbers("mlp", 0.970, 8, 3, [0.3, 0.2], seeds=3, spread=0.01),
+                               numbers("cnn", 0.975, 8, 3, [0.3, 0.2], seeds=3, spread=0.01), "es")
+    assert level[0].startswith("Las dos redes están empatadas: la CNN acierta el 97,50\u00a0% ± 1,00 en prueba")
+
+
+def section(markdown: str, number: int) -> str:
+    return markdown.split(f"\n## {number}. ")[1].split("\n## ")[0]
+
+
+def test_spanish_report_from_the_locale(quick, mnist_root, tmp_path, monkeypatch):
+    """LANG=es_ES.UTF-8 and the runs of the English report: the same report, in Spanish."""
+    base, _ = quick
+    labels = []
+    save = figures.save_figure
+
+    def record(fig, path):
+        labels.extend(text for ax in fig.axes for text in (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()))
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "save_figure", record)
+    monkeypatch.setenv("LANG", "es_ES.UTF-8")
+    page_path = build_report([], tmp_path / "informe", base / "runs", mnist_root)
+    page, markdown = page_path.read_text(), (tmp_path / "informe" / "report.md").read_text()
+    english = (base / "report" / "report.md").read_text()
+    assert '<html lang="es">' in page
+    for number, title in enumerate(["Configuración", "Resultados", "Dónde fallan", "Entrenamiento", "Parámetros",
+                                    "Tamaños de las capas de la CNN", "Análisis"], 1):
+        assert f"<h2>{number}. {title}</h2>" in page and f"## {number}. {title}" in markdown
+    for text in (page, markdown):
+        assert "669.706" in text and "61.706" in text and "10,9 veces" in text and "669,706" not in text
+    for seed in (0, 1):
+        accuracies = [f"{metrics_of(base, name, seed)['overall_accuracy'] * 100:.2f}".replace(".", ",") + "\u00a0%"
+                      for name in MODELS]
+        assert f"| semilla {seed} | {accuracies[0]} | {accuracies[1]} |" in markdown
+    # the analysis: one Spanish paragraph for each English one, none of them English
+    spanish_sentences_check(section(markdown, 7).strip().split("\n\n"), section(english, 7).strip().split("\n\n"))
+    assert not re.search(r"\| (test accuracy|digit|parameters|value|layer) \|", markdown)
+    # the figures: drawn with Spanish labels
+    assert "dígito predicho" in labels and "época" in labels and "predicted digit" not in labels
+
+
+def test_lang_en_gives_the_english_report_whatever_the_locale(quick, mnist_root, tmp_path, monkeypatch):
+    base, _ = quick
+    monkeypatch.setenv("LANG", "es_ES.UTF-8")
+    result = invoke("report", "--lang", "en", "--runs-dir", base / "runs", "--out", tmp_path / "r",
+                    "--data-dir", mnist_root)
+    assert result.exit_code == 0, result.output
+    english, again = ((folder / "report.md").read_text().split("\n") for folder in (base / "report", tmp_path / "r"))
+    assert english[0] == again[0] == "# mnistlab report: MultiLayerNN vs CNN"
+    assert english[3:] == again[3:]  # all but the line with the date
+    assert '<html lang="en">' in (tmp_path / "r" / "index.html").read_text()
+    result = invoke("report", "--lang", "xx", "--runs-dir", base / "runs", "--out", tmp_path / "r")
+    assert result.exit_code == 1 and result.output == "mnistlab: error: --lang must be one of en, es (got 'xx')\n"

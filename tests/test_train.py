@@ -36,6 +36,7 @@ def test_practice_defaults():
     assert (config.epochs, config.lr, config.batch_size, config.recipe) == (10, 0.01, 64, "practice")
 
 
+@pytest.mark.slow
 def test_mlp_losses_equal_the_practice_loop_bit_for_bit(mnist_root, train_split):
     """1,000 steps on the full training set: all of epoch 1 (938 steps) and the start of epoch 2."""
     train_dataset, _ = practice_datasets(mnist_root)
@@ -45,6 +46,7 @@ def test_mlp_losses_equal_the_practice_loop_bit_for_bit(mnist_root, train_split)
     assert max(abs(a - b) for a, b in zip(result.loss, reference)) <= 1e-6
 
 
+@pytest.mark.slow
 def test_cnn_losses_equal_the_practice_loop_over_three_epochs(mnist_root, train_split):
     """On the first 3,200 images (50 steps an epoch), 150 steps cross three epoch boundaries' reshuffles."""
     train_dataset, _ = practice_datasets(mnist_root)
@@ -54,6 +56,7 @@ def test_cnn_losses_equal_the_practice_loop_over_three_epochs(mnist_root, train_
     assert max(abs(a - b) for a, b in zip(result.loss, reference)) <= 1e-6
 
 
+@pytest.mark.slow
 def test_one_epoch_reaches_the_measured_floor(train_split, test_split):
     """Measured with the practice recipe, seed 0: MLP 84.5% after one epoch; the floor leaves margin."""
     result = fit(TrainConfig(model="mlp", epochs=1), *train_split, log=quiet)
@@ -61,8 +64,8 @@ def test_one_epoch_reaches_the_measured_floor(train_split, test_split):
 
 
 def test_divergence_names_the_step(train_split):
-    with pytest.raises(MnistlabError, match=r"the loss became nan at step \d+: .*smaller --lr \(now 1e\+20\)"):
-        fit(TrainConfig(model="mlp", lr=1e20, max_steps=200), *train_split, log=quiet)
+    with pytest.raises(MnistlabError, match=r"the loss became \S+ at step \d+: .*smaller --lr \(now 1000\)"):
+        fit(TrainConfig(model="mlp", lr=1000, max_steps=200), *train_split, log=quiet)
 
 
 def test_run_folder_after_interrupt_holds_last_finished_epoch(train_split, tmp_path, monkeypatch):

@@ -23,34 +23,17 @@ from mnistlab.errors import MnistlabError
 from mnistlab.models import create_model
 from mnistlab.preprocess import image_to_mnist
 from mnistlab.train import TrainConfig, train_run
+from helpers import CHROMIUM_ARGS, data_url, png_bytes
 from mnistlab.web.app import STATIC, create_app
 from mnistlab.web.server import bind, running
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 SAMPLE = 60  # MNIST test digits sent through the API
 
 
-def png_bytes(array: np.ndarray, mode: str | None = None, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array, mode).save(buffer, fmt)
-    return buffer.getvalue()
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory, mnist_root):
-    """Both networks trained here (about 10 s on 2 idle cores): plain SGD at lr 0.1, one epoch of the MLP,
-    600 steps of the CNN (93.5% and 96.4% on the test set)."""
-    runs = tmp_path_factory.mktemp("runs")
-    for model in ("mlp", "cnn"):
-        config = TrainConfig(model=model, lr=0.1, epochs=1, max_steps=600 if model == "cnn" else None, device="cpu")
-        run = train_run(config, runs / f"{model}-quick", mnist_root, log=lambda line: None)
-        assert run.metrics["overall_accuracy"] >= 0.9
-    return runs
+def runs_dir(quick_runs):
+    return quick_runs
 
 
 @pytest.fixture(scope="module")
@@ -162,11 +145,12 @@ def test_an_oversized_stream_without_length_is_cut_off(client):
 
 def test_other_routes_answer_json_errors_and_the_page_is_self_contained(client):
     assert client.get("/api/predict").status_code == 405
-    assert client.get("/api/predict").json() == {"error": "Method Not Allowed"}
+    assert client.get("/api/predict").json() == {"error": "Method Not Allowed", "code": "not_allowed"}
     assert client.get("/static/missing.js").status_code == 404
     page = client.get("/")
     assert page.status_code == 200 and '<canvas id="pad"' in page.text
-    for name in ("index.html", "app.js", "style.css"):
+    for name in ("index.html", "main.js", "api.js", "draw.js", "answers.js", "inside.js", "train.js", "i18n.js",
+                 "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
         assert "://" not in (STATIC / name).read_text()  # no CDN: the page works offline
 

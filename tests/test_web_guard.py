@@ -139,7 +139,7 @@ def served(fake_runs_module, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fake_runs_module(tmp_path_factory):
-    from conftest import write_fake_run
+    from helpers import write_fake_run
 
     runs = tmp_path_factory.mktemp("runs")
     for model in ("mlp", "cnn"):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-IMAGE_SIDE = 28  # MNIST images are 28×28 pixels
+from mnistlab.data import IMAGE_SIDE
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-MAX_SEEDS = 100  # `run --seeds`: each seed trains both networks
 ModelName = Enum("ModelName", {name: name for name in MODELS}, type=str)
 RecipeName = Enum("RecipeName", {name: name for name in RECIPES}, type=str)
 
@@ -34,8 +33,14 @@ Seed = Annotated[int, typer.Option(help="Random seed, set with torch.manual_seed
 MaxSteps = Annotated[Optional[int], typer.Option(
     help="Stop after this many training steps, for a quick try (default: train every epoch).",
     show_default=False)]
+Lang = Annotated[Optional[str], typer.Option(
+    help="Language of the report and tables: en or es (default: the locale's, from LC_ALL, LC_MESSAGES, LANG "
+         "or LANGUAGE; es* gives Spanish).", show_default=False)]
 Recipe = Annotated[RecipeName, typer.Option(
     help="practice: the lab's plain SGD, bit-faithful to its notebook; tuned: the same networks trained better.")]
+
+
+INTERRUPTED_TRAINING = "interrupted; run folders are as they were before (an unfinished run is never kept)"
 
 
 def command(*args, interrupted: str = "interrupted", **kwargs):
@@ -73,7 +78,7 @@ def data(
         typer.echo(f"  {name:<26} md5 {md5}  ok")
 
 
-@command(interrupted="interrupted; files of the last finished epoch are intact")
+@command(interrupted=INTERRUPTED_TRAINING)
 def train(
     model: Annotated[ModelName, typer.Argument(help="Which network to train.")],
     recipe: Recipe = RecipeName.practice,
@@ -87,11 +92,12 @@ def train(
     data_dir: DataDir = None,
 ):
     """Train one network and write its run folder (weights, loss history, metrics, loss figure)."""
+    from mnistlab.runs import run_dir_name
     from mnistlab.train import TrainConfig, train_run
 
     config = TrainConfig(model=model.value, recipe=recipe.value, epochs=epochs, lr=lr, batch_size=batch_size,
                          seed=seed, device=device, max_steps=max_steps)
-    out = out or Path("runs") / f"{config.model}-{config.recipe}-seed{config.seed}"
+    out = out or Path("runs") / run_dir_name(config.model, config.recipe, config.seed)
     run = train_run(config, out, data_dir)
     typer.echo(f"run folder: {run.path}")
 
@@ -119,7 +125,7 @@ def evaluate(
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
 
-@command(interrupted="interrupted; files of the last finished epoch are intact")
+@command(interrupted=INTERRUPTED_TRAINING)
 def run(
     recipe: Recipe = RecipeName.practice,
     seed: Annotated[int, typer.Option(help="Random seed of the first run (torch.manual_seed before building the model).")] = 0,
@@ -129,30 +135,12 @@ def run(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", "--runs", help="Where run folders go.")] = Path("runs"),
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the report goes (default: report/ beside the runs folder).", show_default=False)] = None,
     data_dir: DataDir = None,
+    lang: Lang = None,
 ):
     """The whole lesson: get MNIST, train both networks, evaluate them, print the results, write the report."""
-    from mnistlab import data as mnist
-    from mnistlab.evaluate import results_table
-    from mnistlab.plots import plot_samples
-    from mnistlab.report import build_report
-    from mnistlab.train import TrainConfig, check_out_dir, train_run
+    from mnistlab.lesson import run_lesson
 
-    if not 1 <= seeds <= MAX_SEEDS:
-        raise MnistlabError(f"--seeds must be between 1 and {MAX_SEEDS} (got {seeds})")
-    configs = [TrainConfig(model=name, recipe=recipe.value, seed=s, device=device, max_steps=max_steps)
-               for s in range(seed, seed + seeds) for name in MODELS]  # validate every flag before the long work
-    for c in configs:
-        check_out_dir(runs_dir / f"{c.model}-{c.recipe}-seed{c.seed}")
-    status = mnist.ensure_mnist(data_dir, quiet=False)
-    typer.echo(f"MNIST: 4 files verified by md5 in {mnist.raw_dir(status.root)} (source: {status.describe()})")
-    images, _ = mnist.load_split(status.root, "train")
-    samples = plot_samples(images, runs_dir / "samples.png")
-    typer.echo(f"sample digits: {samples}")
-    finished = [train_run(c, runs_dir / f"{c.model}-{c.recipe}-seed{c.seed}", status.root) for c in configs]
-    typer.echo("")
-    typer.echo(results_table(finished))
-    report = build_report([r.path for r in finished], report_dir or runs_dir.parent / "report", data_dir=status.root)
-    typer.echo(f"\nreport: {report}")
+    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo, lang=lang)
 
 
 RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of run folders; the latest mlp and cnn runs are used.")]
@@ -164,17 +152,31 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps the app on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
     runs: RunsDir = Path("runs"),
+    allow_training: Annotated[bool, typer.Option("--allow-training", help="Let the page train networks even when --host is not a loopback address (default: only on loopback).")] = False,
+    lang: Annotated[Optional[str], typer.Option(help="The page's language when the browser states none: es or en (default: the locale's).", show_default=False)] = None,
+    data_dir: DataDir = None,
 ):
-    """Start the drawing page: draw a digit and watch both networks answer live."""
+    """Start the studio: draw a digit, see inside both networks, train them from the page."""
+    from mnistlab.i18n import resolve_lang
     from mnistlab.web.app import create_app
     from mnistlab.web.server import bind, serve_forever, url_of
 
     sock = bind(host, port)  # a bad or busy port is said before the networks load
-    app = create_app(runs_dir=runs)
+    app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(host),
+                     lang=resolve_lang(lang), data_dir=data_dir)
     for message in app.state.networks.missing:
         typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
     typer.echo(f"mnistlab is serving the drawing page at {url_of(sock)}  (Ctrl+C stops it)")
     serve_forever(app, sock)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @command()
@@ -185,7 +187,7 @@ def predict(
     runs: RunsDir = Path("runs"),
 ):
     """Predict the digit in image files, preprocessed the MNIST way as on the drawing page."""
-    from mnistlab.web.networks import load_latest, predict_files
+    from mnistlab.predict import load_latest, predict_files
 
     networks = load_latest(runs, tuple(MODELS) if model.value == "both" else (model.value,))
     for message in networks.missing:
@@ -199,19 +201,20 @@ def report(
     out: Annotated[Path, typer.Option(help="Folder for index.html, report.md and the figures; replaced whole.")] = Path("report"),
     runs_dir: Annotated[Path, typer.Option("--runs-dir", "--runs", help="Where to look for runs when no RUN_DIR is given.")] = Path("runs"),
     data_dir: DataDir = None,
+    lang: Lang = None,
 ):
     """Build the analysis report (HTML + Markdown) comparing the MLP and the CNN from saved runs."""
     from mnistlab.report import build_report
 
-    typer.echo(f"report: {build_report(run_dirs or [], out, runs_dir, data_dir)}")
+    typer.echo(f"report: {build_report(run_dirs or [], out, runs_dir, data_dir, lang)}")
 
 
 @command()
-def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe.")]):
+def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe.")], lang: Lang = None):
     """Per-layer table of a network: layer, type, output shape and parameters, like torchinfo's summary."""
-    from mnistlab.render import summary_table
+    from mnistlab.report.render import summary_table
 
-    typer.echo(summary_table(model.value))
+    typer.echo(summary_table(model.value, lang))
 
 
 def main():

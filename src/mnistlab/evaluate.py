@@ -67,20 +67,26 @@ def evaluate_accuracy(model, test_dataset, device="cpu"):
     return result.overall_accuracy, result.per_digit_accuracy
 
 
-def results_table(runs) -> str:
-    """Finished runs side by side: overall and per-digit test accuracy, parameters, training time."""
-    from mnistlab.models import DISPLAY_NAMES
+def results_table(runs, lang: str | None = None) -> str:
+    """Finished runs side by side: overall and per-digit test accuracy, parameters, training time; in
+    `lang` (default: the locale's language)."""
+    from mnistlab.i18n import texts
+    from mnistlab.models import DISPLAY_NAMES, count_parameters, create_model
 
-    headers = [f"{DISPLAY_NAMES[r.model]} ({r.config['recipe']})" for r in runs]
-    width = max(14, *(len(h) for h in headers))
-    rows = [("", headers), ("test accuracy", [f"{r.metrics['overall_accuracy']:.2%}" for r in runs])]
-    rows += [(f"  digit {d}", [f"{r.metrics['per_digit_accuracy'][d]:.2%}" for r in runs]) for d in range(10)]
+    t = texts(lang)
+    _ = t.gettext
+    headers = [f"{DISPLAY_NAMES[r.model]} ({r.config.recipe})" for r in runs]
+    rows = [("", headers), (_("test accuracy"), [t.percent(r.metrics.overall_accuracy) for r in runs])]
+    rows += [("  " + _("digit {digit}").format(digit=d), [t.percent(r.metrics.per_digit_accuracy[d]) for r in runs])
+             for d in range(10)]
     rows += [
-        ("parameters", [f"{r.metrics['parameters']:,}" for r in runs]),
-        ("training time", [f"{r.metrics['train_seconds']:.1f} s" for r in runs]),
-        ("steps", [f"{r.metrics['steps']:,}" for r in runs]),
-        ("device", [r.metrics["device"] for r in runs]),
+        (_("parameters"), [t.number(r.metrics.parameters or count_parameters(create_model(r.model))) for r in runs]),
+        (_("training time"), [f"{t.number(r.metrics.train_seconds, 1)} s" for r in runs]),
+        (_("steps"), [t.number(r.metrics.steps) for r in runs]),
+        (_("device"), [r.metrics.device for r in runs]),
     ]
-    lines = [f"{label:<15}" + "".join(f"{cell:>{width + 2}}" for cell in cells) for label, cells in rows]
+    width = max(14, *(len(cell) for _label, cells in rows for cell in cells))
+    label_width = max(15, *(len(label) + 1 for label, _cells in rows))
+    lines = [f"{label:<{label_width}}" + "".join(f"{cell:>{width + 2}}" for cell in cells) for label, cells in rows]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import copy
 import gettext
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time
 
 from mnistlab.errors import MnistlabError
 
@@ -20,6 +21,11 @@ DEFAULT = "en"
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "mnistlab"
 LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")  # in the order POSIX gives them weight
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue where it is defined; it is translated where it is shown."""
+    return message
 
 
 def check_lang(lang: str) -> str:
@@ -92,4 +98,56 @@ def number(value: float, lang: str, digits: int = 0) -> str:
 
 
 def date(moment: datetime, lang: str) -> str:
-    return format_datetime(moment, format="medium", locale=Locale.parse(lang))
+    """The day and the minute: 'Nov 29, 2026, 5:12 AM' (en), '29 nov 2026, 5:12' (es)."""
+    locale = Locale.parse(check_lang(lang))
+    return f"{format_date(moment, 'medium', locale)}, {format_time(moment, 'short', locale=locale)}"
+
+
+def signed(value: float, lang: str, digits: int = 2, kind: str = "decimal") -> str:
+    """A difference with its sign always shown: +4.00 / -0.50 (en), +4,00 / -0,50 (es); kind="percent"
+    for +3.5% / +3,5 %."""
+    text = _apply(kind, value, lang, digits)
+    return text if text.startswith("-") else "+" + text
+
+
+@dataclass(frozen=True)
+class Texts:
+    """One language for code that speaks to a learner: `t.gettext`, `t.ngettext`, `t.pgettext` and the
+    number formats, so a function takes one `t` instead of a language code and five helpers."""
+
+    lang: str
+
+    def gettext(self, message: str) -> str:
+        return translation(self.lang).gettext(message)
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        return translation(self.lang).ngettext(singular, plural, count)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return translation(self.lang).pgettext(context, message)
+
+    def percent(self, value: float, digits: int = 2) -> str:
+        return percent(value, self.lang, digits)
+
+    def number(self, value: float, digits: int = 0) -> str:
+        return number(value, self.lang, digits)
+
+    def signed(self, value: float, digits: int = 2) -> str:
+        return signed(value, self.lang, digits)
+
+    def signed_percent(self, value: float, digits: int = 1) -> str:
+        return signed(value, self.lang, digits, "percent")
+
+    def exact(self, value: float) -> str:
+        """A setting as it was written (0.01, 0.0005, 64) with the language's decimal sign."""
+        text = repr(value)
+        digits = len(text.split(".")[1]) if "." in text and "e" not in text else 0
+        return number(value, self.lang, digits if "e" not in text else 8)
+
+    def date(self, moment: datetime) -> str:
+        return date(moment, self.lang)
+
+
+def texts(lang: str | None = None) -> Texts:
+    """The Texts of `lang` (None: the locale's language, see resolve_lang)."""
+    return Texts(resolve_lang(lang))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from mnistlab.data import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 
 
@@ -37,7 +38,7 @@ def parameter_rows(model: nn.Module) -> list[LayerParameters]:
     return rows
 
 
-def measured_shapes(model: nn.Module, input_shape=(1, 1, 28, 28)) -> dict[str, tuple[tuple, tuple]]:
+def measured_shapes(model: nn.Module, input_shape=(1, 1, IMAGE_SIDE, IMAGE_SIDE)) -> dict[str, tuple[tuple, tuple]]:
     """{layer name: (input shape, output shape)} of one forward pass, per image (batch dim dropped)."""
     shapes = {}
     hooks = [module.register_forward_hook(
@@ -68,11 +69,11 @@ def _single(value) -> int:
     return value[0] if isinstance(value, tuple) else value
 
 
-def cnn_size_rows(model: nn.Module) -> list[SizeRow]:
+def cnn_size_rows(model: nn.Module, measured: dict | None = None) -> list[SizeRow]:
     """Input → conv1 → pool1 → conv2 → pool2 → flatten → fc1 → fc2 → fc3, computed with the formula
-    and checked against forward hooks; a mismatch raises."""
-    measured = measured_shapes(model)
-    shape = (1, 28, 28)
+    and checked against forward hooks (`measured`, if the caller has already run them); a mismatch raises."""
+    measured = measured_shapes(model) if measured is None else measured
+    shape = (1, IMAGE_SIDE, IMAGE_SIDE)
     rows = [SizeRow("input", "image", shape, 1, None, None, None, "one 28×28 grayscale image")]
     for name, module in model.named_children():
         if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):

@@ -9,9 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mnistlab.data import IMAGE_PIXELS
 from mnistlab.errors import MnistlabError
-
-IMAGE_PIXELS = 28 * 28  # 784 inputs once a 28×28 image is flattened
 
 
 class MultiLayerNN(nn.Module):
@@ -36,7 +35,7 @@ class MultiLayerNN(nn.Module):
 class CNN(nn.Module):
     """LeNet-5-style network: two conv+ReLU+maxpool stages, then 120 → 84 → 10."""
 
-    # After conv2 (28 → 10 with no padding) and pool2 (10 → 5): 16 feature maps of 5×5.
+    # After conv2 (14 → 10 with no padding) and pool2 (10 → 5): 16 feature maps of 5×5.
     FLAT_FEATURES = 16 * 5 * 5
 
     def __init__(self):

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from mnistlab.data import IMAGE_SIDE as SIZE  # MNIST's field
 from mnistlab.errors import MnistlabError
 
-SIZE = 28  # MNIST's field
 BOX = 20  # MNIST scaled each digit so that its longer side fits 20 px
 # Measured on the 10,000 MNIST test images: the mean centre of mass is (13.99, 14.01) in pixel-index
 # coordinates, so the centre of mass goes to index 14, not to the geometric middle 13.5.

@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.optim as optim
 
 from mnistlab.augment import RandomAffine
+from mnistlab.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class PracticeRecipe:
     epochs: int = 10
     lr: float = 0.01
     batch_size: int = 64
-    summary: str = "the practice's own: plain SGD lr 0.01, batch 64, 10 epochs, cross-entropy"
+    summary: str = N_("the practice's own: plain SGD lr 0.01, batch 64, 10 epochs, cross-entropy")
 
     def defaults(self, model):
         """(epochs, lr, batch_size) for `model`: the same for both networks."""
@@ -61,8 +62,8 @@ class TunedRecipe:
     warmup: float = 0.25  # fraction of the steps spent rising to the peak learning rate
     label_smoothing: float = 0.1
     input_std: float | None = 0.3081  # train as if images were divided by this (MNIST's pixel std)
-    summary: str = ("SGD with Nesterov momentum and a one-cycle learning rate, label smoothing 0.1, "
-                    "weight decay, input scaling folded into the first layer, random affine augmentation")
+    summary: str = N_("SGD with Nesterov momentum and a one-cycle learning rate, label smoothing 0.1, "
+                      "weight decay, input scaling folded into the first layer, random affine augmentation")
 
     def defaults(self, model):
         """(epochs, lr, batch_size) for `model`."""

@@ -1,45 +1,153 @@
-"""Run folders: `runs/<name>/` holds config.json, history.json, model.pth, metrics.json and the loss
-figure, each written to a temporary name and renamed, so an interrupted run leaves whole files."""
+"""Run folders, `runs/<model>-<recipe>-seed<seed>/`: config.json, history.json, model.pth, metrics.json
+and loss.png. Their JSON is read here once, into typed records checked field by field, so every other
+module reads attributes; folders written by v0.1.0 (no schema_version) load as they are."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
 from mnistlab.errors import MnistlabError
+from mnistlab.files import atomic_write, read_json, write_json
+from mnistlab.models import MODELS
 
-RUN_FILES = ("config.json", "history.json", "model.pth", "metrics.json")
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+SCHEMA_VERSION = 2  # 1: v0.1.0 (no schema_version field); 2: adds it. Fields are only ever added.
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call `write(f)` on a temporary file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def run_dir_name(model: str, recipe: str, seed: int) -> str:
+    return f"{model}-{recipe}-seed{seed}"
 
 
-def write_json(path: Path, data) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode() + b"\n"))
+def remake_command(model: str | None, path: Path) -> str:
+    return f"mnistlab train {model if _model(model) else 'mlp|cnn'} --out {path}"
 
+
+# --- what a good value is, per field ---------------------------------------------------------------
+
+def _model(v) -> bool:
+    return isinstance(v, str) and v in MODELS
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _whole(low: int | None = None):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and (low is None or v >= low)
+
+
+def _fraction(v) -> bool:
+    return _number(v) and 0 <= v <= 1
+
+
+def _numbers(v) -> bool:
+    return isinstance(v, list) and all(map(_number, v))
+
+
+def _text(v) -> bool:
+    return isinstance(v, str)
+
+
+def _optional(test):
+    return lambda v: v is None or test(v)
+
+
+def _counts(v) -> bool:
+    return (isinstance(v, list) and len(v) == 10 and all(isinstance(r, list) and len(r) == 10 for r in v)
+            and all(_whole(0)(c) for r in v for c in r))
+
+
+def checked(test, what: str, default=MISSING, factory=MISSING):
+    """A record field with its test and, for the error message, what a good value is."""
+    return field(default=default, default_factory=factory, metadata={"test": test, "what": what})
+
+
+def from_json(cls, data: dict, path: Path, make: str):
+    """`cls` built from the JSON object `data` read from `path`, every field checked; unknown keys
+    (written by a later version) are ignored."""
+    values = {}
+    for f in fields(cls):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise MnistlabError(f"{path} is corrupted (no {f.name!r}); `{make}` writes it again")
+            continue
+        if not f.metadata["test"](data[f.name]):
+            raise MnistlabError(f"{path} is corrupted ({f.name!r} should be {f.metadata['what']}); "
+                                f"`{make}` writes it again")
+        values[f.name] = data[f.name]
+    return cls(**values)
+
+
+# --- the records -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunConfig:
+    """config.json: everything needed to train the run again (train.TrainConfig, resolved)."""
+
+    model: str = checked(_model, f"one of {', '.join(MODELS)}")
+    recipe: str = checked(_text, "a recipe name")
+    epochs: int = checked(_whole(1), "a whole number of at least 1")
+    lr: float = checked(lambda v: _number(v) and v > 0, "a positive number")
+    batch_size: int = checked(_whole(1), "a whole number of at least 1")
+    seed: int = checked(_whole(), "a whole number")
+    device: str = checked(_text, "a device name", "auto")
+    max_steps: int | None = checked(_optional(_whole(1)), "a whole number of at least 1, or null", None)
+    train_size: int | None = checked(_optional(_whole(1)), "a whole number of at least 1, or null", None)
+    epochs_completed: int | None = checked(_optional(_whole(0)), "a whole number, or null", None)
+
+
+@dataclass(frozen=True)
+class History:
+    """history.json: the training loss of every step and the mean of every finished epoch."""
+
+    loss: list[float] = checked(lambda v: _numbers(v) and len(v) > 0, "a non-empty list of finite numbers")
+    epoch_loss: list[float] = checked(_numbers, "a list of finite numbers", factory=list)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """metrics.json: the test-set results and where they came from; written last, so its presence
+    marks a finished run."""
+
+    model: str = checked(_model, f"one of {', '.join(MODELS)}")
+    overall_accuracy: float = checked(_fraction, "a number between 0 and 1")
+    per_digit_accuracy: list[float] = checked(lambda v: isinstance(v, list) and len(v) == 10 and all(map(_fraction, v)),
+                                              "ten numbers between 0 and 1")
+    confusion_matrix: list[list[int]] = checked(_counts, "10×10 counts")
+    train_seconds: float = checked(lambda v: _number(v) and v >= 0, "a number of seconds")
+    steps: int = checked(_whole(1), "a whole number of at least 1")
+    test_images_per_second: float = checked(lambda v: _number(v) and v > 0, "a positive number")
+    device: str = checked(_text, "a device name")
+    torch_version: str = checked(_text, "a version")
+    data_source: str = checked(_text, "a data source")
+    data_md5: dict = checked(lambda v: isinstance(v, dict) and all(map(_text, v.values())), "file name → md5")
+    recipe: str | None = checked(_optional(_text), "a recipe name", None)
+    seed: int | None = checked(_optional(_whole()), "a whole number", None)
+    epochs_completed: int | None = checked(_optional(_whole(0)), "a whole number", None)
+    parameters: int | None = checked(_optional(_whole(1)), "a whole number", None)
+    schema_version: int = checked(_whole(1), "a whole number", 1)
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    config: RunConfig
+    history: History
+    metrics: Metrics
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    @property
+    def weights(self) -> Path:
+        return self.path / "model.pth"
+
+
+# --- writing ---------------------------------------------------------------------------------------
 
 def save_state_dict(path: Path, model: torch.nn.Module) -> None:
     """A plain state_dict on CPU tensors: `model.load_state_dict(torch.load(path))` just works."""
@@ -47,79 +155,64 @@ def save_state_dict(path: Path, model: torch.nn.Module) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def save_progress(out_dir: Path, config, model, loss, epoch_loss, epochs_done: int) -> None:
+def save_progress(out_dir: Path, config: RunConfig, history: History, model: torch.nn.Module) -> None:
     """What a finished epoch leaves behind: weights, loss history and the config that made them."""
     out_dir = Path(out_dir)
-    write_json(out_dir / "config.json", {**asdict(config), "epochs_completed": epochs_done})
-    write_json(out_dir / "history.json", {"loss": loss, "epoch_loss": epoch_loss})
+    write_json(out_dir / "config.json", asdict(config))
+    write_json(out_dir / "history.json", asdict(history))
     save_state_dict(out_dir / "model.pth", model)
 
 
-@dataclass
-class Run:
-    path: Path
-    config: dict
-    history: dict
-    metrics: dict
-
-    @property
-    def model(self) -> str:
-        return self.config["model"]
-
-    @property
-    def weights(self) -> Path:
-        return self.path / "model.pth"
+def save_metrics(out_dir: Path, metrics: Metrics) -> None:
+    write_json(Path(out_dir) / "metrics.json", asdict(metrics))
 
 
-def read_json(path: Path, make: str) -> dict:
-    if not path.exists():
-        raise MnistlabError(f"{path} is missing; `{make}` makes it")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise MnistlabError(f"{path} is corrupted ({err.msg if hasattr(err, 'msg') else err}); "
-                            f"`{make}` writes it again") from None
-    if not isinstance(data, dict):
-        raise MnistlabError(f"{path} is corrupted (not a JSON object); `{make}` writes it again")
-    return data
-
+# --- reading ---------------------------------------------------------------------------------------
 
 def load_run(path: str | Path) -> Run:
-    """A finished run folder, checked for the files every consumer needs."""
+    """A finished run folder, every field of its JSON checked once."""
     path = Path(path)
     if not path.is_dir():
         raise MnistlabError(f"{path} is not a run folder; `mnistlab train mlp` or `mnistlab run` makes one")
-    config = read_json(path / "config.json", "mnistlab train mlp|cnn")
-    make = f"mnistlab train {config.get('model', 'mlp|cnn')} --out {path}"
-    history = read_json(path / "history.json", make)
-    metrics = read_json(path / "metrics.json", make)
-    if not (path / "model.pth").exists():
+    raw_config = read_json(path / "config.json", remake_command(None, path))
+    make = remake_command(raw_config.get("model"), path)
+    config = from_json(RunConfig, raw_config, path / "config.json", make)
+    history = from_json(History, read_json(path / "history.json", make), path / "history.json", make)
+    if not (path / "metrics.json").exists():  # written last: its absence means the run was stopped
+        raise MnistlabError(f"{path} holds an unfinished run (stopped after {config.epochs_completed or 0} of "
+                            f"{config.epochs} epochs, never tested); `{make}` trains it again")
+    metrics = from_json(Metrics, read_json(path / "metrics.json", make), path / "metrics.json", make)
+    if metrics.model != config.model:
+        raise MnistlabError(f"{path / 'metrics.json'} is of a {metrics.model} run but config.json says "
+                            f"{config.model}; `{make}` makes the folder whole again")
+    if metrics.steps != len(history.loss):  # v0.1.0 could leave an interrupted re-train's files beside old ones
+        raise MnistlabError(f"{path} mixes two runs (metrics.json after {metrics.steps} steps, history.json "
+                            f"{len(history.loss)}); `{make}` makes the folder whole again")
+    if not (path / "model.pth").is_file():
         raise MnistlabError(f"{path / 'model.pth'} is missing; `{make}` makes it")
-    for key, holder, name in [("model", config, "config.json"), ("loss", history, "history.json"),
-                              ("overall_accuracy", metrics, "metrics.json"),
-                              ("per_digit_accuracy", metrics, "metrics.json")]:
-        if key not in holder:
-            raise MnistlabError(f"{path / name} is corrupted (no {key!r}); `{make}` writes it again")
-    if len(metrics["per_digit_accuracy"]) != 10:
-        raise MnistlabError(f"{path / 'metrics.json'} is corrupted (per_digit_accuracy needs 10 values)")
     return Run(path, config, history, metrics)
 
 
-def find_runs(runs_dir: str | Path, model: str | None = None) -> list[Run]:
-    """Finished runs under `runs_dir`, newest first (by when their metrics were written)."""
+def find_runs(runs_dir: str | Path, model: str | None = None, problems: list[str] | None = None) -> list[Run]:
+    """Finished runs under `runs_dir`, newest first (by when their metrics were written). A damaged
+    folder is passed over; what is wrong with it is appended to `problems` if given."""
     found = []
-    for metrics in Path(runs_dir).glob("*/metrics.json"):
+    for metrics in Path(runs_dir).glob("[!.]*/metrics.json"):  # dot-folders are unfinished runs being written
         try:
             run = load_run(metrics.parent)
-        except MnistlabError:
-            continue  # unfinished or damaged folders are not candidates for "latest"
+        except MnistlabError as err:
+            if problems is not None:
+                problems.append(str(err))
+            continue
         if model is None or run.model == model:
             found.append(run)
     return sorted(found, key=lambda r: (r.path / "metrics.json").stat().st_mtime, reverse=True)
 
 
 def latest_run(runs_dir: str | Path, model: str) -> Run:
-    found = find_runs(runs_dir, model)
+    problems: list[str] = []
+    found = find_runs(runs_dir, model, problems)
     if not found:
-        raise MnistlabError(f"no finished {model} run in {runs_dir}; `mnistlab train {model}` makes one")
+        damaged = f" ({problems[0]})" if problems else ""
+        raise MnistlabError(f"no finished {model} run in {runs_dir}{damaged}; `mnistlab train {model}` makes one")
     return found[0]

@@ -4,9 +4,10 @@ in-memory tensors instead of per-image PIL conversion; `fit()` composes the epoc
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -14,13 +15,17 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from mnistlab import recipes, runs
+from mnistlab import files, recipes, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS, create_model
 
 NAN_CHECK_EVERY = 50  # steps between finiteness checks (each one waits for the device)
 TRAIN_IMAGES = 60000  # MNIST's training set
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64-bit seeds
+# Diverged: a loss ten times the untrained network's ln 10 = 2.30 (a correct class given under 1e-10
+# on average), or a weight past 10^4 (trained weights stay under ~10).
+DIVERGED_LOSS = 10 * math.log(10)
+MAX_WEIGHT = 1e4
 MAX_LR = 1000.0  # far past any rate that trains; beyond it the update itself overflows float32
 
 
@@ -87,8 +92,10 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedule, augment, first_step, bar):
-    """One pass over `batches` of indices; returns the per-step losses as a 1-D tensor."""
+def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedule, augment, first_step, bar,
+                    on_step=None):
+    """One pass over `batches` of indices; returns the per-step losses as a 1-D tensor.
+    `on_step(step, loss)`, if given, sees each step's loss tensor (a live chart); it may raise to stop."""
     model.train()
     losses = []
     for indices in batches:
@@ -108,18 +115,20 @@ def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedu
             schedule.step()
         losses.append(loss.detach())
         step = first_step + len(losses)
-        if step % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss):
+        if step % NAN_CHECK_EVERY == 0 and not loss < DIVERGED_LOSS:  # NaN compares false too
             break
         bar.update(1)
+        if on_step is not None:
+            on_step(step, losses[-1])
     return torch.stack(losses).float().cpu()
 
 
 def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir: Path | None = None,
-        log=print, on_epoch=None) -> TrainResult:
+        log=print, on_epoch=None, on_step=None) -> TrainResult:
     """Train `config.model` on (images, labels); after each epoch the run folder is brought up to date.
 
     `on_epoch(epoch, result)`, if given, runs after each epoch (to score `result.model`, say); its
-    time is not counted in `result.train_seconds`."""
+    time is not counted in `result.train_seconds`; `on_step` is passed to `train_one_epoch`."""
     device = resolve_device(config.device)
     if config.train_size is not None:
         images, labels = images[: config.train_size], labels[: config.train_size]
@@ -148,12 +157,16 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         with tqdm(total=min(len(batches), steps_left), desc=f"epoch {epoch}/{config.epochs}",
                   leave=False, disable=None, unit="step") as bar:
             losses = train_one_epoch(model, images, labels, epoch_batches, optimizer, criterion,
-                                     schedule, augment, result.steps, bar)
-        bad = (~torch.isfinite(losses)).nonzero()
+                                     schedule, augment, result.steps, bar, on_step)
+        bad = (~(losses < DIVERGED_LOSS)).nonzero()
         if len(bad):
             step = result.steps + int(bad[0]) + 1
-            raise MnistlabError(f"the loss became {losses[int(bad[0])].item()} at step {step}: training "
-                                f"diverged; try a smaller --lr (now {config.lr})")
+            raise MnistlabError(f"the loss became {losses[int(bad[0])].item():.4g} at step {step}: training "
+                                f"diverged; try a smaller --lr (now {config.lr:g})")
+        largest = max(float(p.detach().abs().max()) for p in model.parameters())
+        if not largest < MAX_WEIGHT:
+            raise MnistlabError(f"a weight grew to {largest:.4g} by step {result.steps + len(losses)}: training "
+                                f"diverged; try a smaller --lr (now {config.lr:g})")
         result.loss += losses.tolist()
         result.steps += len(losses)
         result.epoch_loss.append(float(losses.mean()))
@@ -163,7 +176,8 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
             f"(last batch {result.loss[-1]:.4f})  {len(losses) * config.batch_size / seconds:,.0f} img/s  "
             f"{seconds:.1f}s")
         if out_dir is not None:
-            runs.save_progress(out_dir, config, model, result.loss, result.epoch_loss, epoch)
+            runs.save_progress(out_dir, runs.RunConfig(**asdict(config), epochs_completed=epoch),
+                               runs.History(result.loss, result.epoch_loss), model)
         if on_epoch is not None:
             paused = time.perf_counter()
             on_epoch(epoch, result)
@@ -195,14 +209,20 @@ def check_out_dir(out_dir: Path) -> None:
         raise MnistlabError(f"cannot write the run folder {out_dir} ({err.strerror}); pass another --out") from None
 
 
-def train_run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None, log=print) -> runs.Run:
-    """Train, evaluate on the test set and write the complete run folder; returns the loaded run."""
+def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, **hooks) -> runs.Run:
+    """Train, evaluate on the test set and write the complete run folder; returns the loaded run.
+
+    The run is written into a new folder beside `out_dir` and swapped in only once finished: an
+    interrupted run leaves `out_dir` as it was (a finished older run, or nothing), never a mix.
+    `data_dir` is where MNIST is, or the `data.DataStatus` of a fetch made just before, so that the run
+    records where its data really came from. `hooks` (on_epoch, on_step) are passed to `fit` (the
+    studio page watches a run through them)."""
     from mnistlab import data, evaluate, plots
     from mnistlab.models import DISPLAY_NAMES, count_parameters
 
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
-    status = data.ensure_mnist(data_dir, quiet=False)
+    status = data_dir if isinstance(data_dir, data.DataStatus) else data.ensure_mnist(data_dir, quiet=False)
     device = resolve_device(config.device)
     train_images, train_labels = data.load_split(status.root, "train", device)
     test_images, test_labels = data.load_split(status.root, "test", device)
@@ -210,27 +230,34 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir: Path | None = None, 
     steps = f" (at most {config.max_steps} steps)" if config.max_steps is not None else ""
     log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe: {config.epochs} "
         f"epochs{steps}, lr {config.lr:g}, batch {config.batch_size}, seed {config.seed} -> {out_dir}")
-    result = fit(config, train_images, train_labels, out_dir, log=log)
-    scores = evaluate.evaluate(result.model, test_images, test_labels, device)
-    metrics = {
-        "model": config.model,
-        "recipe": config.recipe,
-        "seed": config.seed,
-        "overall_accuracy": scores.overall_accuracy,
-        "per_digit_accuracy": scores.per_digit_accuracy,
-        "confusion_matrix": scores.confusion,
-        "train_seconds": result.train_seconds,
-        "steps": result.steps,
-        "epochs_completed": len(result.epoch_loss),
-        "parameters": count_parameters(result.model),
-        "test_images_per_second": scores.images_per_second,
-        "device": str(device),
-        "torch_version": torch.__version__,
-        "data_source": status.source,
-        "data_md5": status.files,
-    }
-    plots.plot_loss(result.loss, f"Training loss ({DISPLAY_NAMES[config.model]})", out_dir / "loss.png")
-    runs.write_json(out_dir / "metrics.json", metrics)
+    files.remove_stale(out_dir)  # what a killed earlier run into the same folder left behind
+    staging = files.staging_dir(out_dir)
+    try:
+        result = fit(config, train_images, train_labels, staging, log=log, **hooks)
+        scores = evaluate.evaluate(result.model, test_images, test_labels, device)
+        metrics = runs.Metrics(
+            model=config.model,
+            recipe=config.recipe,
+            seed=config.seed,
+            overall_accuracy=scores.overall_accuracy,
+            per_digit_accuracy=scores.per_digit_accuracy,
+            confusion_matrix=scores.confusion,
+            train_seconds=result.train_seconds,
+            steps=result.steps,
+            epochs_completed=len(result.epoch_loss),
+            parameters=count_parameters(result.model),
+            test_images_per_second=scores.images_per_second,
+            device=str(device),
+            torch_version=torch.__version__,
+            data_source=status.source,
+            data_md5=status.files,
+            schema_version=runs.SCHEMA_VERSION,
+        )
+        plots.plot_loss(result.loss, f"Training loss ({DISPLAY_NAMES[config.model]})", staging / "loss.png")
+        runs.save_metrics(staging, metrics)
+        files.replace_dir(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already if it was swapped in
     log(f"{DISPLAY_NAMES[config.model]}: test accuracy {scores.overall_accuracy:.2%} after "
         f"{result.steps} steps in {result.train_seconds:.1f}s")
     return runs.load_run(out_dir)

@@ -26,25 +26,33 @@ from starlette.requests import ClientDisconnect
 
 from mnistlab.errors import MnistlabError
 from mnistlab.preprocess import BlankImage, image_to_mnist, pixels_to_mnist
+from mnistlab.predict import Networks, from_models, load_latest
 from mnistlab.web.guard import install_guard
-from mnistlab.web.networks import Networks, from_models, load_latest
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1 << 20  # 1 MB: a 280×280 canvas PNG is about 10 kB
 IMAGE_TYPES = ("image/png", "image/jpeg")
 DATA_URL_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,")
+ERROR_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "not_allowed", 409: "busy",
+               413: "too_large", 415: "unsupported_type", 422: "unprocessable"}
 
 
 class BadInput(Exception):
     """A request the client must change: `status` is its 4xx code."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code: str | None = None):
         super().__init__(message)
         self.status = status
+        self.code = code or ERROR_CODES.get(status)  # stable, for the page to show its own translation
 
 
-def create_app(runs_dir: str | Path = "runs", models: dict | None = None) -> FastAPI:
-    """The app, serving `models` ({"mlp": module, ...}) if given, else the latest runs in `runs_dir`."""
+def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_training: bool = True,
+               lang: str | None = None, data_dir: str | Path | None = None) -> FastAPI:
+    """The app, serving `models` ({"mlp": module, ...}) if given, else the latest runs in `runs_dir`.
+    `allow_training`: whether the page may train (into `runs_dir`); `lang`: the page's language
+    when the browser states none."""
+    from mnistlab.web.studio import studio_router
+
     networks = from_models(models) if models is not None else load_latest(runs_dir)
     networks.predict(np.zeros((1, 28, 28), np.float32))  # warm up: the first forward pass is the slow one
     app = FastAPI(title="mnistlab", docs_url=None, redoc_url=None, openapi_url=None)
@@ -53,11 +61,12 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None) -> Fas
 
     @app.exception_handler(BadInput)
     async def bad_input(request, err: BadInput):
-        return JSONResponse({"error": str(err)}, status_code=err.status)
+        return JSONResponse({"error": str(err), "code": err.code}, status_code=err.status)
 
     @app.exception_handler(HTTPException)
     async def http_error(request, err: HTTPException):  # 404, 405: the same JSON shape
-        return JSONResponse({"error": str(err.detail)}, status_code=err.status_code)
+        return JSONResponse({"error": str(err.detail), "code": ERROR_CODES.get(err.status_code, "error")},
+                            status_code=err.status_code)
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -70,15 +79,21 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None) -> Fas
 
     @app.post("/api/predict")
     async def predict(request: Request):
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in (*IMAGE_TYPES, "text/plain", "application/json"):
-            raise BadInput(415, f"unsupported Content-Type {content_type or '(none)'!r}; send image/png, "
-                                f"image/jpeg, text/plain (a data URL) or application/json")
-        body = await read_body(request)
+        content_type, body = await read_image_request(request)
         return JSONResponse(await run_in_threadpool(answer, networks, content_type, body))
 
+    app.include_router(studio_router(app, runs_dir, allow_training, lang, data_dir))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+async def read_image_request(request: Request) -> tuple[str, bytes]:
+    """(content type, body) of a request that carries a drawing; 415 for a type that cannot."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in (*IMAGE_TYPES, "text/plain", "application/json"):
+        raise BadInput(415, f"unsupported Content-Type {content_type or '(none)'!r}; send image/png, "
+                            f"image/jpeg, text/plain (a data URL) or application/json")
+    return content_type, await read_body(request)
 
 
 async def read_body(request: Request) -> bytes:
@@ -101,14 +116,19 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def image_of(content_type: str, body: bytes) -> np.ndarray:
+    """The 28×28 MNIST-style input in a request body; 422 for a blank drawing, 400 for the rest."""
+    try:
+        return decode(content_type, body)
+    except BlankImage as err:
+        raise BadInput(422, str(err), "blank") from None
+    except MnistlabError as err:
+        raise BadInput(400, str(err), "bad_image") from None
+
+
 def answer(networks: Networks, content_type: str, body: bytes) -> dict:
     """Decode, preprocess and predict (runs in a worker thread: it is CPU work)."""
-    try:
-        image = decode(content_type, body)  # (28, 28)
-    except BlankImage as err:
-        raise BadInput(422, str(err)) from None
-    except MnistlabError as err:
-        raise BadInput(400, str(err)) from None
+    image = image_of(content_type, body)  # (28, 28)
     probabilities = networks.predict(image[None])
     result = {name: prediction(p[0]) for name, p in probabilities.items()}
     result["input"] = [round(float(v), 4) for v in image.ravel()]

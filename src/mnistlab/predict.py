@@ -1,5 +1,6 @@
-"""The trained networks the page and `mnistlab predict` use: the latest run of each, loaded once,
-and one forward pass giving every network's probabilities for the same 28×28 inputs."""
+"""Trained networks at work: the latest run of each loaded once, one forward pass giving every
+network's probabilities for the same 28×28 inputs, and `mnistlab predict`'s table for image files.
+The web app serves these; it holds only HTTP."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from mnistlab.runs import latest_run
 
 
 @dataclass
-class Network:
+class LoadedNetwork:
     name: str  # registry name: mlp or cnn
     model: nn.Module
     source: str = "given in code"  # the run folder its weights came from
@@ -29,7 +30,7 @@ class Network:
 
 @dataclass
 class Networks:
-    loaded: dict[str, Network]  # in registry order
+    loaded: dict[str, LoadedNetwork]  # in registry order
     missing: list[str] = field(default_factory=list)  # one message per missing network: how to train it
 
     @torch.inference_mode()
@@ -44,7 +45,7 @@ def from_models(models: dict[str, nn.Module]) -> Networks:
     unknown = [name for name in models if name not in MODELS]
     if unknown or not models:
         raise MnistlabError(f"models must be a non-empty dict keyed by {', '.join(MODELS)} (got {list(models)})")
-    loaded = {name: Network(name, models[name].cpu().eval()) for name in MODELS if name in models}
+    loaded = {name: LoadedNetwork(name, models[name].cpu().eval()) for name in MODELS if name in models}
     return Networks(loaded)
 
 
@@ -54,11 +55,11 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MO
     for name in names:
         try:
             run = latest_run(runs_dir, name)
+            _, model = load_weights(run.weights, name)  # refuses NaN or infinite weights, naming the file
         except MnistlabError as err:
             missing.append(str(err))
             continue
-        _, model = load_weights(run.weights, name)
-        loaded[name] = Network(name, model.eval(), str(run.path), run.metrics["overall_accuracy"])
+        loaded[name] = LoadedNetwork(name, model.eval(), str(run.path), run.metrics.overall_accuracy)
     if not loaded:
         wanted = " or ".join(f"`mnistlab train {name}`" for name in names)
         raise MnistlabError(f"no trained network in {runs_dir}; `mnistlab run` trains both ({wanted} trains one)"

@@ -1,0 +1,125 @@
+"""The report's figures as PNG files beside the page: per-digit accuracy, confusion matrices, both
+losses on one axis and galleries of mistakes, every label in the report's language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnistlab.plots import RUNNING_AVERAGE, localize_ticks, plot_loss, running_average, save_figure  # Agg backend
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from mnistlab.data import IMAGE_SIDE  # noqa: E402
+from mnistlab.i18n import Texts  # noqa: E402
+from mnistlab.report.analysis import Network  # noqa: E402
+from mnistlab.report.sections import GALLERY  # noqa: E402
+
+NETWORK_COLORS = ("tab:blue", "tab:orange")
+
+
+def plot_per_digit(networks: list[Network], path: Path, t: Texts) -> Path:
+    """Grouped bars: per-digit test accuracy of each network side by side (error bars: std over seeds)."""
+    _ = t.gettext
+    digits = np.arange(10)
+    width = 0.8 / len(networks)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for i, net in enumerate(networks):
+        mean, std = np.asarray(net.digit_accuracy) * 100, np.asarray(net.digit_spread) * 100
+        ax.bar(digits + (i - (len(networks) - 1) / 2) * width, mean, width, label=net.display,
+               color=NETWORK_COLORS[i % 2], yerr=std if std.any() else None, capsize=3)
+    # The interesting differences are a few points wide: start the axis just below the lowest bar.
+    low = min(min(net.digit_accuracy) for net in networks) * 100
+    bottom = max(0.0, np.floor((low - 2) / 5) * 5)
+    ax.set_ylim(bottom, 100)
+    ax.set_xticks(digits)
+    ax.set_xlabel(_("digit"))
+    ax.set_ylabel(_("test accuracy (%)"))
+    ax.set_title(_("Per-digit test accuracy (the axis starts at {bottom})").format(bottom=t.percent(bottom / 100, 0)))
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=len(networks), frameon=False)
+    localize_ticks(ax, t)
+    return save_figure(fig, path)
+
+
+def plot_confusion(confusion, title: str, path: Path, t: Texts) -> Path:
+    """Annotated 10×10 heatmap, rows true digit, columns prediction; a log colour scale so that
+    the few off-diagonal mistakes show next to the ~1,000 correct answers per digit."""
+    _ = t.gettext
+    counts = np.asarray(confusion)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    image = ax.imshow(np.maximum(counts, 0.5), cmap="Blues", norm=LogNorm(vmin=0.5, vmax=max(counts.max(), 1)))
+    for true in range(10):
+        for predicted in range(10):
+            if counts[true, predicted]:
+                dark = counts[true, predicted] > np.sqrt(max(counts.max(), 1))
+                ax.text(predicted, true, str(counts[true, predicted]), ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black", fontweight="bold" if true == predicted else "normal")
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel(_("predicted digit"))
+    ax.set_ylabel(_("true digit"))
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=_("test images (log scale)"), shrink=0.85)
+    return save_figure(fig, path)
+
+
+def plot_loss_comparison(networks: list[Network], path: Path, t: Texts) -> Path:
+    """Both networks' training loss on one axis: raw per step (faint) and running average N=60."""
+    _ = t.gettext
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for i, net in enumerate(networks):
+        color = NETWORK_COLORS[i % 2]
+        epochs = np.arange(len(net.loss)) / net.steps_per_epoch
+        ax.plot(epochs, net.loss, color=color, alpha=0.15, linewidth=0.6)
+        smooth = running_average(net.loss)
+        # centre each average on the steps it covers, so both curves line up in epochs
+        ax.plot(epochs[RUNNING_AVERAGE // 2: RUNNING_AVERAGE // 2 + len(smooth)], smooth, color=color,
+                label=_("{network} (running average, N={window})").format(network=net.display, window=RUNNING_AVERAGE))
+    ax.set_yscale("log")
+    ax.set_xlabel(_("epoch"))
+    ax.set_ylabel(_("cross-entropy loss (log scale)"))
+    ax.set_title(_("Training loss of both networks"))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    localize_ticks(ax, t)
+    return save_figure(fig, path)
+
+
+def plot_misclassified(images, labels, predictions, confidences, title: str, path: Path, t: Texts,
+                       columns: int = 8) -> Path:
+    """A gallery of test images with 'true → predicted (confidence)' above each, drawn as one
+    mosaic on one axis (24 separate axes take seconds to render)."""
+    count = len(images)
+    rows = max(1, int(np.ceil(count / columns)))
+    tile_w, tile_h = IMAGE_SIDE + 8, IMAGE_SIDE + 18  # a digit with room for its label above it
+    mosaic = np.zeros((rows * tile_h, columns * tile_w))
+    fig, ax = plt.subplots(figsize=(columns * 1.25, rows * 1.6 + 0.4))
+    for i in range(count):
+        top, left = (i // columns) * tile_h + 14, (i % columns) * tile_w + 4
+        mosaic[top: top + IMAGE_SIDE, left: left + IMAGE_SIDE] = np.asarray(images[i]).reshape(IMAGE_SIDE, IMAGE_SIDE)
+        ax.text(left + IMAGE_SIDE // 2, top - 3,
+                f"{int(labels[i])} → {int(predictions[i])} ({t.percent(float(confidences[i]), 0)})",
+                ha="center", va="bottom", fontsize=9)
+    ax.imshow(mosaic, cmap=plt.get_cmap("gray_r"), vmin=0, vmax=1)
+    ax.axis("off")
+    ax.set_title(title if count else t.gettext("{title}: none").format(title=title))
+    return save_figure(fig, path)
+
+
+def write_figures(networks: list[Network], folder: Path, test_images, test_labels, t: Texts) -> None:
+    """Every PNG the sections refer to, into `folder`."""
+    _ = t.gettext
+    plot_per_digit(networks, folder / "per_digit.png", t)
+    plot_loss_comparison(networks, folder / "loss_comparison.png", t)
+    for net in networks:
+        plot_confusion(net.confusion, _("{network} (seed {seed})").format(network=net.display, seed=net.runs[0].config.seed),
+                       folder / f"confusion_{net.name}.png", t)
+        plot_loss(net.loss, _("Training loss ({network})").format(network=net.display), folder / f"loss_{net.name}.png", t)
+        ev = net.evaluation
+        wrong = (ev.predictions != test_labels).nonzero().flatten()
+        pick = wrong[ev.confidences[wrong].argsort(descending=True)][:GALLERY]
+        plot_misclassified(test_images[pick], test_labels[pick], ev.predictions[pick], ev.confidences[pick],
+                           _("{network}: most confident mistakes").format(network=net.display),
+                           folder / f"misclassified_{net.name}.png", t)

@@ -1,0 +1,112 @@
+"""Every text the studio page shows, as gettext messages (English source, Spanish in
+locale/es/LC_MESSAGES/mnistlab.po); the page fetches them as JSON from GET /api/strings?lang=..
+Placeholders in braces ({ms}) are filled in by the page."""
+
+from __future__ import annotations
+
+from mnistlab.i18n import LANGUAGES, translation
+
+
+def _(message: str) -> str:
+    """Marks a message for extraction (pybabel extract); translated later by `strings_for`."""
+    return message
+
+
+STRINGS = {
+    # page
+    "title": _("mnistlab studio"),
+    "tagline": _("draw a digit, look inside both networks, train them and watch them learn"),
+    "intro": _("The multilayer perceptron and the LeNet-5-style CNN of the practice look at the same "
+               "28×28 image, made from your drawing the way MNIST made its digits."),
+    "language": _("Language"),
+    # drawing
+    "drawing": _("Your drawing"),
+    "pad_label": _("Drawing area: draw one digit"),
+    "clear": _("Clear"),
+    "draw_hint": _("One digit, large, with the mouse, a pen or a finger."),
+    "seen": _("What the networks see"),
+    "seen_hint": _("28×28 pixels, white ink on black, the ink scaled into a 20×20 box and centred by "
+                   "its centre of mass."),
+    # answers
+    "draw_a_digit": _("draw a digit"),
+    "sure": _("{percent} sure"),
+    "on_test_set": _("{percent} on the test set"),
+    "not_loaded": _("{network} is not loaded: there is no finished run of it yet. Train one below."),
+    # inside view
+    "inside": _("Inside the networks"),
+    "inside_hint": _("Every layer's output for your drawing, in the order the network computes it. "
+                     "Bright is a large activation. Hover a layer to see where its size comes from."),
+    "inside_empty": _("Draw a digit to see every layer respond."),
+    "layer_maps": _("{count} maps of {side}×{side}"),
+    "layer_units": _("{count} units"),
+    "layer_logits": _("10 outputs (logits), one per digit"),
+    "formula": _("Output size: O = (W − F + 2P) / S + 1"),
+    "formula_row": _("W input side, F kernel, P padding, S stride: {working}"),
+    "dense_row": _("Fully connected: {working} (every input to every output)"),
+    "flatten_row": _("The {shape} maps are flattened into {count} numbers first."),
+    "parameters": _("Parameters: {weights} weights ({shape}) + {biases} biases = {total}"),
+    "no_parameters": _("No parameters: it keeps the largest value of each 2×2 window."),
+    "filters": _("Learned filters"),
+    "filters_conv1": _("conv1: 6 filters of 5×5 over the image"),
+    "filters_conv2": _("conv2: 16 filters, each 6 slices of 5×5 (one per conv1 map)"),
+    "filters_hint": _("Red is a positive weight, blue a negative one; each filter is scaled to its own largest weight."),
+    # training
+    "train": _("Train a network"),
+    "train_hint": _("The same training as `mnistlab train`: the run folder is saved with the others, "
+                    "and when it ends this page uses the new network."),
+    "network": _("Network"),
+    "recipe": _("Recipe"),
+    "recipe_practice": _("practice (the lab's plain SGD)"),
+    "recipe_tuned": _("tuned (momentum, one-cycle, augmentation)"),
+    "epochs": _("Epochs"),
+    "seed": _("Seed"),
+    "max_steps": _("Step cap"),
+    "max_steps_hint": _("no cap"),
+    "default": _("default"),
+    "start": _("Start"),
+    "stop": _("Stop"),
+    "chart_step": _("step"),
+    "chart_loss": _("loss per step"),
+    "chart_average": _("running average (60 steps)"),
+    "progress": _("Step {step} of {total}"),
+    "speed": _("{rate} images/s"),
+    "epoch": _("Epoch"),
+    "test_accuracy": _("Test accuracy"),
+    "mean_loss": _("Mean loss"),
+    "training_starting": _("Starting: loading MNIST and building the network…"),
+    "training_running": _("Training {network}…"),
+    "training_done": _("Done: {percent} on the test set. The page now answers with {run}."),
+    "training_stopped": _("Stopped. The unfinished run was removed."),
+    "training_off": _("Training from the page is off because the server listens on a public address; "
+                      "start it with `mnistlab serve --allow-training` to allow it."),
+    # status line
+    "loading": _("Loading the networks…"),
+    "ready": _("Draw a digit."),
+    "answered": _("Answered in {ms} ms."),
+    "unreachable": _("Could not reach the mnistlab server."),
+    # API errors, by their "code"
+    "error_blank": _("The drawing is blank: draw a digit."),
+    "error_bad_image": _("The server could not read the drawing as an image."),
+    "error_too_large": _("The drawing is too large to send."),
+    "error_unsupported_type": _("The server does not accept that kind of data."),
+    "error_bad_request": _("The server refused the request."),
+    "error_unprocessable": _("The server could not use those values."),
+    "error_bad_settings": _("Those training settings are not valid."),
+    "error_busy": _("A training job is already running: stop it or wait for it to finish."),
+    "error_forbidden": _("Training from the page is not allowed on this server."),
+    "error_not_found": _("Not found."),
+    "error_not_allowed": _("The server does not allow that."),
+    "error_cancelled": _("Stopped. The unfinished run was removed."),
+    "error_failed": _("Training failed: the loss diverged or the data could not be read."),
+    "error_crashed": _("The training process ended unexpectedly."),
+    "error_unknown": _("Something went wrong on the server."),
+}
+
+
+def strings_for(lang: str) -> dict[str, str]:
+    """STRINGS in `lang` (one of i18n.LANGUAGES)."""
+    gettext = translation(lang).gettext
+    return {key: gettext(message) for key, message in STRINGS.items()}
+
+
+__all__ = ["LANGUAGES", "STRINGS", "strings_for"]
