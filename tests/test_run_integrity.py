@@ -102,9 +102,9 @@ def unfinished(folder):
     (folder / "metrics.json").unlink()
 
 
-def mixed(folder):  # what v0.1.0 left: the new run's first epoch beside the old run's metrics
-    history = json.loads((folder / "history.json").read_text())
-    (folder / "history.json").write_text(json.dumps({**history, "loss": history["loss"] * 938}))
+def mixed(folder):  # what v0.1.0 left: the new run's first epoch beside the old run's 10-epoch metrics
+    metrics = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps({**metrics, "epochs_completed": 10}))
 
 
 def edit(name, change):

@@ -185,9 +185,10 @@ def load_run(path: str | Path) -> Run:
     if metrics.model != config.model:
         raise MnistlabError(f"{path / 'metrics.json'} is of a {metrics.model} run but config.json says "
                             f"{config.model}; `{make}` makes the folder whole again")
-    if metrics.steps != len(history.loss):  # v0.1.0 could leave an interrupted re-train's files beside old ones
-        raise MnistlabError(f"{path} mixes two runs (metrics.json after {metrics.steps} steps, history.json "
-                            f"{len(history.loss)}); `{make}` makes the folder whole again")
+    done = (config.epochs_completed, metrics.epochs_completed)
+    if None not in done and done[0] != done[1]:  # v0.1.0 left an interrupted re-train's files beside old ones
+        raise MnistlabError(f"{path} mixes two runs (metrics.json after {done[1]} epochs, config.json "
+                            f"{done[0]}); `{make}` makes the folder whole again")
     if not (path / "model.pth").is_file():
         raise MnistlabError(f"{path / 'model.pth'} is missing; `{make}` makes it")
     return Run(path, config, history, metrics)
