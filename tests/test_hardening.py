@@ -7,7 +7,6 @@ import threading
 import time
 import zlib
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
