@@ -9,7 +9,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from mnistlab.web.app import create_app, running
+from mnistlab.web.app import create_app
+from mnistlab.web.server import running
 
 pytestmark = pytest.mark.browser
 SEVEN = [[(70, 60), (210, 60), (190, 100), (160, 160), (130, 235)], [(100, 150), (200, 150)]]  # top bar, stem, cross

@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -215,6 +216,8 @@ class StepReporter:
 def child_main(config_json: str, out_dir: str, data_dir: str) -> int:
     """The child process: train_run with hooks that write one JSON event per line to stdout."""
     os.nice(CHILD_NICENESS)
+    # cancel() sends SIGTERM: exit through train_run's cleanup, so no unfinished run is left behind
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints go to stderr, never into the event stream
 
