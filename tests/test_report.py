@@ -67,6 +67,10 @@ def test_report_holds_the_measured_numbers(quick):
         assert f"| {layer} | {kind} | {given} | {produced} |" in markdown
         assert f"<td>{layer}</td><td>{kind}</td><td>{given}</td><td>{produced}</td>" in page
     assert "| conv1 | Conv2d | 1 × 28 × 28 | 6 × 28 × 28 | 6 | 5 | 1 | 2 | O = (28 − 5 + 2·2) / 1 + 1 = 28 |" in markdown
+    # ... and as a picture: the feature maps of one test digit, in the same section as the table
+    sizes = page[page.index('id="cnn-layer-sizes"'):page.index('id="analysis"')]
+    assert 'src="feature_maps.png"' in sizes and "6 feature maps they make" in sizes
+    assert "](feature_maps.png)" in markdown
     # accuracies: each seed exactly as metrics.json says, and their mean ± std
     for seed in (0, 1):
         mlp, cnn = (metrics_of(base, name, seed)["overall_accuracy"] for name in MODELS)
@@ -96,7 +100,7 @@ def test_report_opens_in_chromium_with_every_image(quick, artifacts):
         widths = page.evaluate("[...document.images].map(img => [img.getAttribute('src'), img.naturalWidth])")
         page.screenshot(path=str(artifacts / "report.png"), full_page=True)
         browser.close()
-    assert len(widths) == 8
+    assert len(widths) == 9 and ["feature_maps.png"] == [src for src, _ in widths if "feature" in src]
     assert all(width > 0 for _, width in widths), widths
     assert errors == []
 

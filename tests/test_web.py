@@ -24,7 +24,8 @@ from mnistlab.models import create_model
 from mnistlab.preprocess import image_to_mnist
 from mnistlab.train import TrainConfig, train_run
 from helpers import CHROMIUM_ARGS, data_url, png_bytes
-from mnistlab.web.app import STATIC, bind, create_app, running
+from mnistlab.web.app import STATIC, create_app
+from mnistlab.web.server import bind, running
 
 SAMPLE = 60  # MNIST test digits sent through the API
 

@@ -13,10 +13,13 @@ from matplotlib.colors import LogNorm  # noqa: E402
 
 from mnistlab.data import IMAGE_SIDE  # noqa: E402
 from mnistlab.i18n import Texts  # noqa: E402
+from mnistlab.inside import layer_outputs, layer_weight  # noqa: E402
+from mnistlab.models import load_weights  # noqa: E402
 from mnistlab.report.analysis import Network  # noqa: E402
 from mnistlab.report.sections import GALLERY  # noqa: E402
 
 NETWORK_COLORS = ("tab:blue", "tab:orange")
+FEATURE_MAP_DIGIT = 0  # the test image whose feature maps the CNN section shows (a 7)
 
 
 def plot_per_digit(networks: list[Network], path: Path, t: Texts) -> Path:
@@ -108,6 +111,39 @@ def plot_misclassified(images, labels, predictions, confidences, title: str, pat
     return save_figure(fig, path)
 
 
+def plot_feature_maps(model, image, label: int, path: Path, t: Texts) -> Path:
+    """Deliverable 4 as a picture: one test digit, the 6 learned 5×5 filters of conv1, the 6 feature
+    maps conv1 makes of the digit (28×28, after ReLU) and the 16 of conv2 (10×10), from the trained CNN."""
+    _ = t.gettext
+    maps = {layer.name: layer.values for layer in layer_outputs(model, image)}
+    filters = layer_weight(model, "conv1")[:, 0]  # (6, 5, 5)
+    fig = plt.figure(figsize=(10, 6.2))
+    grid = fig.add_gridspec(4, 8, hspace=0.35, wspace=0.12)
+
+    def show(cell, values, title, row_label=None, cmap="magma", symmetric=False):
+        ax = fig.add_subplot(cell)
+        if symmetric:  # a filter: red positive, blue negative, around zero
+            limit = float(np.abs(values).max()) or 1.0
+            ax.imshow(values, cmap="bwr", vmin=-limit, vmax=limit)
+        else:
+            ax.imshow(values, cmap=cmap, vmin=0)
+        ax.set_title(title, fontsize=8, pad=2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if row_label:
+            ax.set_ylabel(row_label, fontsize=9)
+
+    show(grid[0, 0], np.asarray(image).reshape(IMAGE_SIDE, IMAGE_SIDE), _("test digit ({digit})").format(digit=label),
+         cmap="gray")
+    for i in range(6):
+        show(grid[0, i + 2], filters[i], str(i + 1), _("conv1 filters") if i == 0 else None, symmetric=True)
+        show(grid[1, i + 2], maps["conv1"][i], str(i + 1), _("conv1 maps") if i == 0 else None)
+    for i in range(16):
+        show(grid[2 + i // 8, i % 8], maps["conv2"][i], str(i + 1), _("conv2 maps") if i % 8 == 0 else None)
+    fig.suptitle(_("Inside the CNN: conv1 makes 6 feature maps of 28×28, conv2 makes 16 of 10×10"), fontsize=11)
+    return save_figure(fig, path)
+
+
 def write_figures(networks: list[Network], folder: Path, test_images, test_labels, t: Texts) -> None:
     """Every PNG the sections refer to, into `folder`."""
     _ = t.gettext
@@ -123,3 +159,7 @@ def write_figures(networks: list[Network], folder: Path, test_images, test_label
         plot_misclassified(test_images[pick], test_labels[pick], ev.predictions[pick], ev.confidences[pick],
                            _("{network}: most confident mistakes").format(network=net.display),
                            folder / f"misclassified_{net.name}.png", t)
+    cnn = next(net for net in networks if net.name == "cnn")
+    model = load_weights(cnn.runs[0].weights, "cnn")[1]
+    plot_feature_maps(model, test_images[FEATURE_MAP_DIGIT, 0], int(test_labels[FEATURE_MAP_DIGIT]),
+                      folder / "feature_maps.png", t)

@@ -235,7 +235,11 @@ def sizes_section(size_rows: list[SizeRow], measured: dict, t: Texts) -> list:
                         "width, F the kernel size, P the padding and S the stride. Every row below is worked out with "
                         "this formula and checked against the shape measured with forward hooks on the network.")),
             Table([_("layer"), _("type"), _("input"), _("output (C × H × W)"), _("feature maps"), _("kernel"),
-                   _("stride"), _("padding"), _("working"), _("measured")], table)]
+                   _("stride"), _("padding"), _("working"), _("measured")], table),
+            Figure("feature_maps.png", _("The trained CNN on the first test image: the 6 filters of conv1 (red "
+                                         "positive, blue negative weights), the 6 feature maps they make (28 × 28, "
+                                         "after ReLU) and the 16 feature maps of conv2 (10 × 10). Bright is a "
+                                         "strong activation."))]
 
 
 def all_sections(networks: list[Network], size_rows: list[SizeRow], measured: dict, t: Texts) -> list[Section]:
