@@ -105,3 +105,12 @@ def quick_runs(tmp_path_factory, mnist_root):
         run = train_run(config, runs / f"{model}-quick", mnist_root, log=lambda line: None)
         assert run.metrics.overall_accuracy >= 0.9
     return runs
+
+
+@pytest.fixture
+def fake_runs(tmp_path):
+    """A runs folder with an untrained mlp and cnn run (for what needs runs, not good ones)."""
+    runs = tmp_path / "runs"
+    for model in ("mlp", "cnn"):
+        helpers.write_fake_run(runs / f"{model}-practice-seed0", model)
+    return runs

@@ -8,11 +8,9 @@ import statistics
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 from torchinfo import summary as torchinfo_summary
 from typer.testing import CliRunner
 
-from helpers import CHROMIUM_ARGS
 from mnistlab.cli import app
 from mnistlab.errors import MnistlabError
 from mnistlab.layers import parameter_rows
@@ -87,19 +85,18 @@ def test_report_holds_the_measured_numbers(quick):
     assert "http" not in page
 
 
-def test_report_opens_in_chromium_with_every_image(quick, artifacts):
+@pytest.mark.browser
+def test_report_opens_in_chromium_with_every_image(quick, artifacts, browser):
     base, _ = quick
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto((base / "report" / "index.html").as_uri())
-        page.wait_for_load_state("load")
-        widths = page.evaluate("[...document.images].map(img => [img.getAttribute('src'), img.naturalWidth])")
-        page.screenshot(path=str(artifacts / "report.png"), full_page=True)
-        browser.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto((base / "report" / "index.html").as_uri())
+    page.wait_for_load_state("load")
+    widths = page.evaluate("[...document.images].map(img => [img.getAttribute('src'), img.naturalWidth])")
+    page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+    page.close()
     assert len(widths) == 9 and ["feature_maps.png"] == [src for src, _ in widths if "feature" in src]
     assert all(width > 0 for _, width in widths), widths
     assert errors == []

@@ -16,7 +16,8 @@ import torch
 from fastapi.testclient import TestClient
 
 from helpers import png_bytes
-from mnistlab.web.app import create_app, running
+from mnistlab.web.app import create_app
+from mnistlab.web.server import running
 from mnistlab.web.strings import STRINGS
 
 EXPECTED = {

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from mnistlab.web.app import create_app, running
+from mnistlab.web.app import create_app
+from mnistlab.web.server import running
 
 pytestmark = pytest.mark.browser
 SEVEN = [[(70, 60), (210, 60), (190, 100), (160, 160), (130, 235)], [(100, 150), (200, 150)]]  # top bar, stem, cross
@@ -90,7 +91,7 @@ def test_training_from_the_page_then_answering_with_the_new_network(quick_runs, 
         expect(page.locator("#status")).to_have_text("Draw a digit.")
         page.select_option("#train-form select[name=model]", "cnn")
         page.select_option("#train-form select[name=recipe]", "tuned")
-        page.fill("#train-form input[name=max_steps]", "80")
+        page.fill("#train-form input[name=max_steps]", "200")
         page.click("#train-start")
         expect(page.locator("#train-stop")).to_be_enabled()
         chart = page.locator("#train-chart")
@@ -99,7 +100,7 @@ def test_training_from_the_page_then_answering_with_the_new_network(quick_runs, 
         first = int(chart.get_attribute("data-points"))
         accuracy = page.locator("#train-epochs td.accuracy")
         expect(accuracy).to_have_count(1, timeout=300_000)
-        assert int(chart.get_attribute("data-points")) == 80 > first  # the chart grew to every step
+        assert int(chart.get_attribute("data-points")) == 200 > first  # the chart grew to every step
         expect(accuracy).to_contain_text("%")
         expect(page.locator("#train-message")).to_contain_text("Done:", timeout=60_000)
         expect(page.locator("#train-start")).to_be_enabled()

@@ -23,8 +23,9 @@ from mnistlab.errors import MnistlabError
 from mnistlab.models import create_model
 from mnistlab.preprocess import image_to_mnist
 from mnistlab.train import TrainConfig, train_run
-from helpers import CHROMIUM_ARGS, data_url, png_bytes
-from mnistlab.web.app import STATIC, bind, create_app, running
+from helpers import data_url, png_bytes
+from mnistlab.web.app import STATIC, create_app
+from mnistlab.web.server import bind, running
 
 SAMPLE = 60  # MNIST test digits sent through the API
 
@@ -233,11 +234,12 @@ def test_serve_command_serves_and_names_the_missing_network(runs_dir, tmp_path):
 SEVEN = [[(70, 60), (210, 60), (190, 100), (160, 160), (130, 235)], [(100, 150), (200, 150)]]  # top bar, stem, cross
 
 
-def test_a_browser_draws_a_digit_and_both_networks_answer(runs_dir, artifacts):
-    from playwright.sync_api import expect, sync_playwright
+@pytest.mark.browser
+def test_a_browser_draws_a_digit_and_both_networks_answer(runs_dir, artifacts, browser):
+    from playwright.sync_api import expect
 
-    with running(create_app(runs_dir=runs_dir)) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    expect.set_options(timeout=15_000)  # a busy 2-core machine can take seconds to load the modules
+    with running(create_app(runs_dir=runs_dir)) as url:
         page = browser.new_page(viewport={"width": 1200, "height": 760})
         page.goto(url)
         digits = [page.locator(f"#network-{name} .digit") for name in ("mlp", "cnn")]
@@ -275,4 +277,4 @@ def test_a_browser_draws_a_digit_and_both_networks_answer(runs_dir, artifacts):
         assert ink == 0
         page.wait_for_timeout(300)  # let the bars' 120 ms transition finish before the picture
         page.screenshot(path=str(artifacts / "web-page-cleared.png"))
-        browser.close()
+        page.close()

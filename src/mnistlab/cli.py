@@ -40,8 +40,12 @@ Recipe = Annotated[RecipeName, typer.Option(
     help="practice: the lab's plain SGD, bit-faithful to its notebook; tuned: the same networks trained better.")]
 
 
-def command(*args, **kwargs):
-    """app.command() that turns a MnistlabError into one line on stderr and exit code 1."""
+INTERRUPTED_TRAINING = "interrupted; run folders are as they were before (an unfinished run is never kept)"
+
+
+def command(*args, interrupted: str = "interrupted", **kwargs):
+    """app.command() that turns a MnistlabError into one line on stderr and exit code 1, and Ctrl+C
+    into the line `interrupted` (what the command leaves behind) and exit code 130."""
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -52,7 +56,7 @@ def command(*args, **kwargs):
                 typer.echo(f"mnistlab: error: {err}", err=True)
                 raise typer.Exit(1) from None
             except KeyboardInterrupt:
-                typer.echo("mnistlab: interrupted; files of the last finished epoch are intact", err=True)
+                typer.echo(f"mnistlab: {interrupted}", err=True)
                 raise typer.Exit(130) from None
 
         return app.command(*args, **kwargs)(wrapper)
@@ -74,7 +78,7 @@ def data(
         typer.echo(f"  {name:<26} md5 {md5}  ok")
 
 
-@command()
+@command(interrupted=INTERRUPTED_TRAINING)
 def train(
     model: Annotated[ModelName, typer.Argument(help="Which network to train.")],
     recipe: Recipe = RecipeName.practice,
@@ -121,7 +125,7 @@ def evaluate(
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
 
-@command()
+@command(interrupted=INTERRUPTED_TRAINING)
 def run(
     recipe: Recipe = RecipeName.practice,
     seed: Annotated[int, typer.Option(help="Random seed of the first run (torch.manual_seed before building the model).")] = 0,
@@ -143,7 +147,7 @@ RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of r
 PredictModel = Enum("PredictModel", {**{name: name for name in MODELS}, "both": "both"}, type=str)
 
 
-@command()
+@command(interrupted="stopped serving")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps the app on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
@@ -154,13 +158,14 @@ def serve(
 ):
     """Start the studio: draw a digit, see inside both networks, train them from the page."""
     from mnistlab.i18n import resolve_lang
-    from mnistlab.web.app import bind, create_app, serve_forever, url_of
+    from mnistlab.web.app import create_app
+    from mnistlab.web.server import bind, serve_forever, url_of
 
+    sock = bind(host, port)  # a bad or busy port is said before the networks load
     app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(host),
                      lang=resolve_lang(lang), data_dir=data_dir)
     for message in app.state.networks.missing:
         typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
-    sock = bind(host, port)
     typer.echo(f"mnistlab is serving the drawing page at {url_of(sock)}  (Ctrl+C stops it)")
     serve_forever(app, sock)
 
@@ -190,7 +195,7 @@ def predict(
     typer.echo(predict_files(images, networks))
 
 
-@command()
+@command(interrupted="interrupted; the report folder was left as it was")
 def report(
     run_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN_DIR", help="Run folders to report on (default: the latest mlp and cnn runs in --runs-dir, with their other seeds).", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for index.html, report.md and the figures; replaced whole.")] = Path("report"),

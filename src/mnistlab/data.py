@@ -85,7 +85,12 @@ def check_file(path: Path) -> str | None:
     """None if `path` is byte-exact MNIST, else what is wrong with it."""
     if not path.exists():
         return "missing"
-    raw = path.read_bytes()
+    if path.is_dir():
+        return f"{path.name} is a folder, not the data file"
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        return f"{path.name} cannot be read ({err.strerror})"
     try:
         parse_idx(raw, path.name)
     except MnistlabError as err:
@@ -177,17 +182,25 @@ def ensure_mnist(root: str | Path | None = None, repair: bool = False, quiet: bo
     Damaged files raise an error unless `repair` is set, which replaces them."""
     root = Path(root) if root is not None else default_data_dir()
     folder = raw_dir(root)
+    if root.exists() and not root.is_dir():
+        raise MnistlabError(f"the data folder {root} is a file; pass a folder as --data-dir (or ${DATA_DIR_ENV})")
     problems = {name: check_file(folder / name) for name in MNIST_MD5}
     damaged = {n: p for n, p in problems.items() if p not in (None, "missing")}
+    folders = [folder / n for n in damaged if (folder / n).is_dir()]
+    if folders:  # never deleted for the user: it may hold anything
+        raise MnistlabError(f"{folders[0]} is a folder where an MNIST file belongs; move it away and run "
+                            f"`mnistlab data` again")
     if damaged and not repair:
         name, problem = next(iter(damaged.items()))
         raise MnistlabError(f"{folder / name}: {problem}. Run `mnistlab data --repair` to fetch a good copy")
     if not any(problems.values()):
         return DataStatus(root, "local", dict(MNIST_MD5))
 
-    for name in damaged:
-        (folder / name).unlink()
-    root.mkdir(parents=True, exist_ok=True)
+    # Damaged files stay where they are until a verified copy is renamed over them.
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MnistlabError(f"cannot create {folder} ({err.strerror}); pass another --data-dir") from None
     tried = []
     for source in configured_sources():
         if not quiet:

@@ -3,6 +3,7 @@ and swapping a finished folder in place of an old one. Everything that writes to
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -80,3 +81,15 @@ def replace_dir(staging: Path, out: Path) -> None:
     os.rename(out, old)
     os.rename(staging, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_stale(out: Path) -> None:
+    """Remove what an interrupted write of `out` can leave beside it, all named `.<name>.*.tmp`: a
+    staging folder, an old folder being swapped out, a file half-written by `atomic_write`. A killed
+    process cannot clean up after itself; the next one writing `out` does."""
+    out = Path(out)
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)

@@ -8,8 +8,10 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -65,6 +67,7 @@ class Job:
     config: TrainConfig
     out_dir: Path
     process: subprocess.Popen
+    log: object  # the child's stderr (a temporary file): its last line explains a crash
     events: list[dict] = field(default_factory=list)  # {"event": kind, "data": {...}}, in order
     finished: bool = False
     cancelled: bool = False
@@ -101,8 +104,10 @@ class Jobs:
             out_dir = self.runs_dir / f"{runs.run_dir_name(config.model, config.recipe, config.seed)}-{job_id}"
             command = [sys.executable, "-m", "mnistlab.jobs", json.dumps(asdict(config)), str(out_dir),
                        str(self.data_dir or "")]
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            job = self.jobs[job_id] = Job(job_id, config, out_dir, process)
+            # stderr to a file, not a pipe: a chatty child must never block on a pipe nobody reads yet
+            log = tempfile.TemporaryFile("w+")
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+            job = self.jobs[job_id] = Job(job_id, config, out_dir, process, log)
         threading.Thread(target=self._follow, args=(job,), daemon=True).start()
         return job
 
@@ -121,7 +126,8 @@ class Jobs:
         except subprocess.TimeoutExpired:
             job.process.kill()
             job.process.wait()
-        while not job.finished:  # _follow publishes the last event once the pipe closes
+        deadline = time.monotonic() + STOP_SECONDS
+        while not job.finished and time.monotonic() < deadline:  # _follow publishes the last event
             time.sleep(0.01)
         return job
 
@@ -135,7 +141,17 @@ class Jobs:
         job.events.append({"event": event, "data": data})
 
     def _follow(self, job: Job) -> None:
-        """Relay the child's events; end with `done` (after on_done) or `error`."""
+        """Relay the child's events; end with `done` (after on_done) or `error`, always."""
+        try:
+            self._relay(job)
+        except Exception as err:  # a bug here must still end the job, or it would block every next one
+            self._publish(job, "error", {"error": f"the trainer failed ({type(err).__name__}: {err})",
+                                         "code": "crashed"})
+        finally:
+            job.finished = True
+            job.log.close()
+
+    def _relay(self, job: Job) -> None:
         ending = None
         for line in job.process.stdout:
             message = json.loads(line)
@@ -144,7 +160,8 @@ class Jobs:
                 break
             self._publish(job, message["event"], message["data"])
         job.process.wait()
-        errors = job.process.stderr.read().strip().splitlines()
+        job.log.seek(0)
+        errors = job.log.read().strip().splitlines()
         if job.cancelled:
             ending = {"event": "error", "data": {"error": "training was stopped", "code": "cancelled"}}
         elif ending is None:
@@ -161,7 +178,6 @@ class Jobs:
         if ending["event"] == "error" and job.out_dir.exists() and not (job.out_dir / "metrics.json").exists():
             shutil.rmtree(job.out_dir, ignore_errors=True)  # never left to look like a run
         self._publish(job, ending["event"], ending["data"])
-        job.finished = True
 
 
 class StepReporter:
@@ -200,6 +216,8 @@ class StepReporter:
 def child_main(config_json: str, out_dir: str, data_dir: str) -> int:
     """The child process: train_run with hooks that write one JSON event per line to stdout."""
     os.nice(CHILD_NICENESS)
+    # cancel() sends SIGTERM: exit through train_run's cleanup, so no unfinished run is left behind
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     events = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # stray prints go to stderr, never into the event stream
 

@@ -12,7 +12,9 @@ from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import results_table
 from mnistlab.i18n import resolve_lang
 from mnistlab.models import MODELS
-from mnistlab.train import TrainConfig, train_run
+from mnistlab.train import TrainConfig, check_out_dir, train_run
+
+MAX_SEEDS = 100  # each seed trains both networks
 
 
 @dataclass
@@ -31,12 +33,14 @@ def run_lesson(recipe: str = "practice", seed: int = 0, seeds: int = 1, device: 
     checked before the long work starts."""
     from mnistlab.report import build_report
 
-    if seeds < 1:
-        raise MnistlabError(f"--seeds must be at least 1 (got {seeds})")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise MnistlabError(f"--seeds must be between 1 and {MAX_SEEDS} (got {seeds})")
     runs_dir = Path(runs_dir)
     lang = resolve_lang(lang)
     configs = [TrainConfig(model=name, recipe=recipe, seed=s, device=device, max_steps=max_steps)
                for s in range(seed, seed + seeds) for name in MODELS]
+    for c in configs:
+        check_out_dir(runs_dir / runs.run_dir_name(c.model, c.recipe, c.seed))
     status = data.ensure_mnist(data_dir, quiet=False)
     log(f"MNIST: 4 files verified by md5 in {data.raw_dir(status.root)} (source: {status.describe()})")
     images, _ = data.load_split(status.root, "train")

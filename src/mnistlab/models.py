@@ -3,6 +3,8 @@ and a registry that the CLI, the tests and the web app all go through."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -79,7 +81,9 @@ def count_parameters(model: nn.Module) -> int:
 def read_state_dict(path) -> dict[str, torch.Tensor]:
     """The state_dict in `path`, loaded safely (checkpoints are untrusted input)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about sparse tensors, refused below anyway
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise MnistlabError(f"{path}: no such file; train a model with `mnistlab train mlp` or `cnn`") from None
     except Exception as err:
@@ -89,7 +93,25 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         state = state["model"]  # a checkpoint dict that wraps the state_dict
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MnistlabError(f"{path} does not hold a state_dict of tensors")
+    for key, tensor in state.items():
+        problem = tensor_problem(tensor)
+        if problem:
+            raise MnistlabError(f"{path}: {key} {problem}; train the network again (`mnistlab train`)")
     return state
+
+
+def tensor_problem(tensor: torch.Tensor) -> str | None:
+    """What makes `tensor` unusable as a weight (meta, sparse, not a real number, NaN), or None."""
+    if tensor.is_meta:
+        return "is a meta tensor (a shape without values)"
+    if tensor.layout != torch.strided:
+        return f"is a {str(tensor.layout).removeprefix('torch.')} tensor, not a dense one"
+    if not (tensor.dtype.is_floating_point or tensor.dtype in (torch.int64, torch.int32, torch.int16,
+                                                               torch.int8, torch.uint8, torch.bool)):
+        return f"holds {str(tensor.dtype).removeprefix('torch.')} values, not real numbers"
+    if tensor.dtype.is_floating_point and not torch.isfinite(tensor).all():
+        return "holds NaN or infinite values (the training diverged)"
+    return None
 
 
 def fits(name: str, state: dict) -> bool:

@@ -55,10 +55,10 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MO
     for name in names:
         try:
             run = latest_run(runs_dir, name)
+            _, model = load_weights(run.weights, name)  # refuses NaN or infinite weights, naming the file
         except MnistlabError as err:
             missing.append(str(err))
             continue
-        _, model = load_weights(run.weights, name)
         loaded[name] = LoadedNetwork(name, model.eval(), str(run.path), run.metrics.overall_accuracy)
     if not loaded:
         wanted = " or ".join(f"`mnistlab train {name}`" for name in names)

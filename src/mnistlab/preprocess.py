@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 
 import numpy as np
 import torch
@@ -19,7 +20,14 @@ BOX = 20  # MNIST scaled each digit so that its longer side fits 20 px
 # Measured on the 10,000 MNIST test images: the mean centre of mass is (13.99, 14.01) in pixel-index
 # coordinates, so the centre of mass goes to index 14, not to the geometric middle 13.5.
 CENTRE = 14.0
-MAX_PIXELS = 4096 * 4096  # a small file can still decode to a huge image; refuse before decoding
+# A small file can still decode to a huge image (a 72 kB PNG to 4096×4096 RGBA, ~450 MB of arrays);
+# a drawing never needs more than a Full HD screen, so larger images are refused before decoding.
+MAX_PIXELS = 2048 * 1024
+# JPEG can decode at 1/2, 1/4 or 1/8 scale (draft mode), so larger photos are reduced while loading.
+MAX_JPEG_PIXELS = 16 * MAX_PIXELS
+WORK_SIDE = 1024  # larger images are reduced to this many pixels a side before the float work
+# Decodes allowed at once, whatever the number of requests: each holds up to ~25 MB.
+DECODE_SLOTS = threading.BoundedSemaphore(2)
 MIN_CONTRAST = 0.1  # ink must differ from the background by 10% of full scale to count as a digit
 INK_THRESHOLD = 0.05  # after normalising the ink to peak 1: weaker pixels (noise, JPEG ringing) are not ink
 FORMATS = ("PNG", "JPEG")
@@ -33,27 +41,42 @@ def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
     """PNG or JPEG bytes as a grayscale array (H, W) in [0, 1], 1 = white; transparency flattened."""
     try:
         image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:  # a header claiming more pixels than PIL ever decodes
+        raise MnistlabError(f"{name} has too many pixels; at most {MAX_PIXELS:,} pixels are accepted") from None
     except Exception:  # PIL raises many kinds for non-images; all mean the same thing here
         raise MnistlabError(f"{name} is not a PNG or JPEG image") from None
     if image.format not in FORMATS:
         raise MnistlabError(f"{name} is a {image.format} image; send a PNG or JPEG")
     width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise MnistlabError(f"{name} is {width}×{height} pixels; at most {MAX_PIXELS:,} pixels are accepted")
+    cap = MAX_JPEG_PIXELS if image.format == "JPEG" else MAX_PIXELS
+    if width * height > cap:
+        raise MnistlabError(f"{name} is {width}×{height} pixels; at most {cap:,} pixels are accepted")
+    if width * height > MAX_PIXELS:  # a JPEG: decode it at the largest of 1/2, 1/4, 1/8 that fits
+        scale = next(s for s in (2, 4, 8) if -(-width // s) * -(-height // s) <= MAX_PIXELS)
+        image.draft("L", (width // scale, height // scale))
+        if image.size[0] * image.size[1] > MAX_PIXELS:
+            raise MnistlabError(f"{name} is {width}×{height} pixels; at most {MAX_PIXELS:,} pixels are accepted")
     try:
         image.load()
         if image.mode.startswith("I"):  # 16/32-bit grayscale
-            gray = np.asarray(image, dtype=np.float32)
+            gray = np.asarray(shrunk(image.convert("I")), dtype=np.float32)
             return np.clip(gray / (65535.0 if gray.max() > 255 else 255.0), 0, 1)
         if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-            image = image.convert("RGBA")
+            image = shrunk(image.convert("RGBA"))
             alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0  # (H, W)
         else:
-            alpha = None
+            image, alpha = shrunk(image.convert("L")), None
         gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0  # (H, W), ITU-R 601 luma
     except Exception:
         raise MnistlabError(f"{name} is damaged or truncated and cannot be decoded") from None
     return gray if alpha is None else flatten_alpha(gray, alpha)
+
+
+def shrunk(image: Image.Image) -> Image.Image:
+    """`image` box-reduced by a whole factor to at most WORK_SIDE pixels a side: the digit ends up
+    20 px tall, and the float arrays of a 2-megapixel image would cost ~50 MB per request."""
+    factor = -(-max(image.size) // WORK_SIDE)
+    return image.reduce(factor) if factor > 1 else image
 
 
 def flatten_alpha(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -113,8 +136,9 @@ def _offset(shift: float, extent: int) -> int:
 
 
 def image_to_mnist(data: bytes, name: str = "the image") -> np.ndarray:
-    """PNG/JPEG bytes → (28, 28) float32 network input."""
-    return to_mnist(decode_image(data, name))
+    """PNG/JPEG bytes → (28, 28) float32 network input (at most DECODE_SLOTS at once: memory stays bounded)."""
+    with DECODE_SLOTS:
+        return to_mnist(decode_image(data, name))
 
 
 def pixels_to_mnist(pixels) -> np.ndarray:

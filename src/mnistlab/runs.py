@@ -178,10 +178,17 @@ def load_run(path: str | Path) -> Run:
     make = remake_command(raw_config.get("model"), path)
     config = from_json(RunConfig, raw_config, path / "config.json", make)
     history = from_json(History, read_json(path / "history.json", make), path / "history.json", make)
+    if not (path / "metrics.json").exists():  # written last: its absence means the run was stopped
+        raise MnistlabError(f"{path} holds an unfinished run (stopped after {config.epochs_completed or 0} of "
+                            f"{config.epochs} epochs, never tested); `{make}` trains it again")
     metrics = from_json(Metrics, read_json(path / "metrics.json", make), path / "metrics.json", make)
     if metrics.model != config.model:
         raise MnistlabError(f"{path / 'metrics.json'} is of a {metrics.model} run but config.json says "
                             f"{config.model}; `{make}` makes the folder whole again")
+    done = (config.epochs_completed, metrics.epochs_completed)
+    if None not in done and done[0] != done[1]:  # v0.1.0 left an interrupted re-train's files beside old ones
+        raise MnistlabError(f"{path} mixes two runs (metrics.json after {done[1]} epochs, config.json "
+                            f"{done[0]}); `{make}` makes the folder whole again")
     if not (path / "model.pth").is_file():
         raise MnistlabError(f"{path / 'model.pth'} is missing; `{make}` makes it")
     return Run(path, config, history, metrics)
@@ -191,7 +198,7 @@ def find_runs(runs_dir: str | Path, model: str | None = None, problems: list[str
     """Finished runs under `runs_dir`, newest first (by when their metrics were written). A damaged
     folder is passed over; what is wrong with it is appended to `problems` if given."""
     found = []
-    for metrics in Path(runs_dir).glob("*/metrics.json"):
+    for metrics in Path(runs_dir).glob("[!.]*/metrics.json"):  # dot-folders are unfinished runs being written
         try:
             run = load_run(metrics.parent)
         except MnistlabError as err:

@@ -4,6 +4,8 @@ in-memory tensors instead of per-image PIL conversion; `fit()` composes the epoc
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,11 +15,18 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from mnistlab import recipes, runs
+from mnistlab import files, recipes, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS, create_model
 
 NAN_CHECK_EVERY = 50  # steps between finiteness checks (each one waits for the device)
+TRAIN_IMAGES = 60000  # MNIST's training set
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64-bit seeds
+# Diverged: a loss ten times the untrained network's ln 10 = 2.30 (a correct class given under 1e-10
+# on average), or a weight past 10^4 (trained weights stay under ~10).
+DIVERGED_LOSS = 10 * math.log(10)
+MAX_WEIGHT = 1e4
+MAX_LR = 1000.0  # far past any rate that trains; beyond it the update itself overflows float32
 
 
 @dataclass
@@ -44,12 +53,16 @@ class TrainConfig:
         for flag, value in [("--epochs", self.epochs), ("--batch-size", self.batch_size)]:
             if value < 1:
                 raise MnistlabError(f"{flag} must be at least 1 (got {value})")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise MnistlabError(f"--lr must be a positive number (got {self.lr})")
+        if self.batch_size > TRAIN_IMAGES:
+            raise MnistlabError(f"--batch-size must be between 1 and {TRAIN_IMAGES} (got {self.batch_size})")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise MnistlabError(f"--lr must be a positive number up to {MAX_LR:g} (got {self.lr})")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise MnistlabError(f"--seed must be between 0 and {MAX_SEED} (got {self.seed})")
         if self.max_steps is not None and self.max_steps < 1:
             raise MnistlabError(f"--max-steps must be at least 1 (got {self.max_steps})")
-        if self.train_size is not None and not 1 <= self.train_size <= 60000:
-            raise MnistlabError(f"--train-size must be between 1 and 60000 (got {self.train_size})")
+        if self.train_size is not None and not 1 <= self.train_size <= TRAIN_IMAGES:
+            raise MnistlabError(f"--train-size must be between 1 and {TRAIN_IMAGES} (got {self.train_size})")
         resolve_device(self.device)  # fail now on a bad --device, not after loading data
 
 
@@ -79,10 +92,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedule, augment, first_step, bar,
-                    on_step=None):
-    """One pass over `batches` of indices; returns the per-step losses as a 1-D tensor.
-    `on_step(step, loss)`, if given, sees each step's loss tensor (a live chart); it may raise to stop."""
+def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedule, augment, autocast,
+                    first_step, bar, on_step=None):
+    """One pass over `batches` of indices; returns the per-step losses as a 1-D tensor. `autocast()`
+    is the forward pass's precision context (a do-nothing one for fp32). `on_step(step, loss)`, if
+    given, sees each step's loss tensor (a live chart); it may raise to stop."""
     model.train()
     losses = []
     for indices in batches:
@@ -92,8 +106,9 @@ def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedu
             inputs = augment(inputs)
         optimizer.zero_grad()
         # forward
-        outputs = model(inputs)
-        loss = criterion(outputs, targets)
+        with autocast():
+            outputs = model(inputs)
+        loss = criterion(outputs.float(), targets)  # .float() is a no-op in fp32
         # backward
         loss.backward()
         # update
@@ -102,7 +117,7 @@ def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedu
             schedule.step()
         losses.append(loss.detach())
         step = first_step + len(losses)
-        if step % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss):
+        if step % NAN_CHECK_EVERY == 0 and not loss < DIVERGED_LOSS:  # NaN compares false too
             break
         bar.update(1)
         if on_step is not None:
@@ -123,15 +138,16 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
     recipe = recipes.RECIPES[config.recipe]
 
     torch.manual_seed(config.seed)
-    model = create_model(config.model).to(device)
+    model = recipe.prepare_model(config.model, create_model(config.model).to(device))
     # Shuffling a DataLoader over range(N) draws from the global generator exactly as the practice's
     # DataLoader over the MNIST dataset does, so the batches (and the losses) are the same.
     batches = DataLoader(range(len(images)), batch_size=config.batch_size, shuffle=True)
     total_steps = len(batches) * config.epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    optimizer, schedule = recipe.make_optimizer(model, config.lr, total_steps)
-    augment = recipe.make_augment(device, config.model)
+    optimizer, schedule = recipe.make_optimizer(config.model, model, config.lr, total_steps)
+    augment = recipe.make_augment(config.model, total_steps)
+    autocast = recipe.autocast(config.model, device)
     criterion = recipe.make_criterion()
 
     result = TrainResult(model)
@@ -144,12 +160,16 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         with tqdm(total=min(len(batches), steps_left), desc=f"epoch {epoch}/{config.epochs}",
                   leave=False, disable=None, unit="step") as bar:
             losses = train_one_epoch(model, images, labels, epoch_batches, optimizer, criterion,
-                                     schedule, augment, result.steps, bar, on_step)
-        bad = (~torch.isfinite(losses)).nonzero()
+                                     schedule, augment, autocast, result.steps, bar, on_step)
+        bad = (~(losses < DIVERGED_LOSS)).nonzero()
         if len(bad):
             step = result.steps + int(bad[0]) + 1
-            raise MnistlabError(f"the loss became {losses[int(bad[0])].item()} at step {step}: training "
-                                f"diverged; try a smaller --lr (now {config.lr})")
+            raise MnistlabError(f"the loss became {losses[int(bad[0])].item():.4g} at step {step}: training "
+                                f"diverged; try a smaller --lr (now {config.lr:g})")
+        largest = max(float(p.detach().abs().max()) for p in model.parameters())
+        if not largest < MAX_WEIGHT:
+            raise MnistlabError(f"a weight grew to {largest:.4g} by step {result.steps + len(losses)}: training "
+                                f"diverged; try a smaller --lr (now {config.lr:g})")
         result.loss += losses.tolist()
         result.steps += len(losses)
         result.epoch_loss.append(float(losses.mean()))
@@ -179,9 +199,24 @@ def _take(batches, n):
 
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """Fail now, not after the training, if the run folder cannot be written."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MnistlabError(f"--out {out_dir} is a file; pass a folder for the run")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir.parent):
+            pass
+    except OSError as err:
+        raise MnistlabError(f"cannot write the run folder {out_dir} ({err.strerror}); pass another --out") from None
+
+
 def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, **hooks) -> runs.Run:
     """Train, evaluate on the test set and write the complete run folder; returns the loaded run.
 
+    The run is written into a new folder beside `out_dir` and swapped in only once finished: an
+    interrupted run leaves `out_dir` as it was (a finished older run, or nothing), never a mix.
     `data_dir` is where MNIST is, or the `data.DataStatus` of a fetch made just before, so that the run
     records where its data really came from. `hooks` (on_epoch, on_step) are passed to `fit` (the
     studio page watches a run through them)."""
@@ -189,35 +224,43 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, **ho
     from mnistlab.models import DISPLAY_NAMES, count_parameters
 
     out_dir = Path(out_dir)
+    check_out_dir(out_dir)
     status = data_dir if isinstance(data_dir, data.DataStatus) else data.ensure_mnist(data_dir, quiet=False)
     device = resolve_device(config.device)
     train_images, train_labels = data.load_split(status.root, "train", device)
     test_images, test_labels = data.load_split(status.root, "test", device)
     recipe = recipes.RECIPES[config.recipe]
-    log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe "
-        f"({recipe.summary}), seed {config.seed} -> {out_dir}")
-    result = fit(config, train_images, train_labels, out_dir, log=log, **hooks)
-    scores = evaluate.evaluate(result.model, test_images, test_labels, device)
-    metrics = runs.Metrics(
-        model=config.model,
-        recipe=config.recipe,
-        seed=config.seed,
-        overall_accuracy=scores.overall_accuracy,
-        per_digit_accuracy=scores.per_digit_accuracy,
-        confusion_matrix=scores.confusion,
-        train_seconds=result.train_seconds,
-        steps=result.steps,
-        epochs_completed=len(result.epoch_loss),
-        parameters=count_parameters(result.model),
-        test_images_per_second=scores.images_per_second,
-        device=str(device),
-        torch_version=torch.__version__,
-        data_source=status.source,
-        data_md5=status.files,
-        schema_version=runs.SCHEMA_VERSION,
-    )
-    plots.plot_loss(result.loss, f"Training loss ({DISPLAY_NAMES[config.model]})", out_dir / "loss.png")
-    runs.save_metrics(out_dir, metrics)
+    steps = f" (at most {config.max_steps} steps)" if config.max_steps is not None else ""
+    log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe: {config.epochs} "
+        f"epochs{steps}, lr {config.lr:g}, batch {config.batch_size}, seed {config.seed} -> {out_dir}")
+    files.remove_stale(out_dir)  # what a killed earlier run into the same folder left behind
+    staging = files.staging_dir(out_dir)
+    try:
+        result = fit(config, train_images, train_labels, staging, log=log, **hooks)
+        scores = evaluate.evaluate(result.model, test_images, test_labels, device)
+        metrics = runs.Metrics(
+            model=config.model,
+            recipe=config.recipe,
+            seed=config.seed,
+            overall_accuracy=scores.overall_accuracy,
+            per_digit_accuracy=scores.per_digit_accuracy,
+            confusion_matrix=scores.confusion,
+            train_seconds=result.train_seconds,
+            steps=result.steps,
+            epochs_completed=len(result.epoch_loss),
+            parameters=count_parameters(result.model),
+            test_images_per_second=scores.images_per_second,
+            device=str(device),
+            torch_version=torch.__version__,
+            data_source=status.source,
+            data_md5=status.files,
+            schema_version=runs.SCHEMA_VERSION,
+        )
+        plots.plot_loss(result.loss, f"Training loss ({DISPLAY_NAMES[config.model]})", staging / "loss.png")
+        runs.save_metrics(staging, metrics)
+        files.replace_dir(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already if it was swapped in
     log(f"{DISPLAY_NAMES[config.model]}: test accuracy {scores.overall_accuracy:.2%} after "
         f"{result.steps} steps in {result.train_seconds:.1f}s")
     return runs.load_run(out_dir)

@@ -31,13 +31,14 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
     """{network: its runs, lowest seed first}: the folders given, else the latest run of each network
     in `runs_dir` with every other run sharing its recipe and settings (other seeds)."""
     groups: dict[str, list[runs.Run]] = {}
+    problems: list[str] = []  # why folders in runs_dir were passed over
     if paths:
         for path in paths:
             run = runs.load_run(path)
             groups.setdefault(run.model, []).append(run)
     else:
         for name in MODELS:
-            found = runs.find_runs(runs_dir, name)  # newest first, so found[0] is runs.latest_run's
+            found = runs.find_runs(runs_dir, name, problems)  # newest first, so found[0] is runs.latest_run's
             if not found:
                 continue
             latest, by_seed = found[0], {}
@@ -48,7 +49,7 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
     missing = [name for name in MODELS if name not in groups]
     if missing:
         found = ", ".join(f"{len(g)} {name}" for name, g in groups.items()) or "none"
-        where = "among the folders given" if paths else f"in {runs_dir}"
+        where = "among the folders given" if paths else f"in {runs_dir}" + (f" ({problems[0]})" if problems else "")
         raise MnistlabError(f"the report compares both networks but there is no finished {missing[0]} run "
                             f"{where} (found: {found} run(s)); `mnistlab train {missing[0]}` or `mnistlab run` "
                             f"makes one")
@@ -115,6 +116,7 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
     first, second = (DISPLAY_NAMES[name] for name in MODELS)
     title = t.gettext("mnistlab report: {first} vs {second}").format(first=first, second=second)
     stamp = t.date(datetime.now())
+    files.remove_stale(out)  # what a killed earlier build left beside it
     staging = files.staging_dir(out)
     try:
         figures.write_figures(networks, staging, test_images, test_labels, t)

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
-import socket
-import threading
-import time
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +22,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from mnistlab.errors import MnistlabError
 from mnistlab.preprocess import BlankImage, image_to_mnist, pixels_to_mnist
 from mnistlab.predict import Networks, from_models, load_latest
+from mnistlab.web.guard import install_guard
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1 << 20  # 1 MB: a 280×280 canvas PNG is about 10 kB
@@ -58,6 +57,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
     networks.predict(np.zeros((1, 28, 28), np.float32))  # warm up: the first forward pass is the slow one
     app = FastAPI(title="mnistlab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.networks = networks
+    install_guard(app)
 
     @app.exception_handler(BadInput)
     async def bad_input(request, err: BadInput):
@@ -102,11 +102,15 @@ async def read_body(request: Request) -> bytes:
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise BadInput(413, f"the payload is {int(declared):,} bytes; at most {MAX_BODY:,} are accepted")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BadInput(413, f"the payload is over {MAX_BODY:,} bytes; at most {MAX_BODY:,} are accepted")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise BadInput(413, f"the payload is over {MAX_BODY:,} bytes; at most {MAX_BODY:,} are accepted")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone, or dropped for being too slow: one line, not a traceback
+        logging.getLogger("mnistlab.web").warning("a client left before sending its whole request (%s bytes)", size)
+        raise BadInput(400, "the request body was not sent whole") from None
     if size == 0:
         raise BadInput(400, "the request body is empty; send a PNG of the drawing")
     return b"".join(chunks)
@@ -169,62 +173,3 @@ def from_data_url(url: str) -> bytes:
         return base64.b64decode(url[len(prefix):], validate=True)
     except (binascii.Error, ValueError):
         raise MnistlabError("the data URL's base64 part is malformed") from None
-
-
-def bind(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
-    """A listening socket for uvicorn; a port in use becomes a one-line error, port 0 picks a free one."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so; without it each
-    # response waits 40 ms for a delayed ACK (Nagle), measured here as a 44 ms floor per request.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as err:
-        sock.close()
-        raise MnistlabError(f"cannot listen on {host}:{port} ({err.strerror}); pass another --port or --host") from None
-    sock.listen(128)
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-
-def make_server(app: FastAPI, log_level: str = "warning"):
-    """A uvicorn server for `app`; run it with server.run(sockets=[bind(...)])."""
-    import uvicorn
-
-    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False))
-
-
-def serve_forever(app: FastAPI, sock: socket.socket) -> None:
-    """`mnistlab serve`: uvicorn on `sock` until Ctrl+C, with one PyTorch thread per request.
-
-    One image is far too little work to share between threads: with two intra-op threads on a busy
-    2-core machine a forward pass measured 116 ms, with one 0.7 ms. Concurrent requests still use
-    every core, through the worker threads."""
-    import torch
-
-    torch.set_num_threads(1)
-    make_server(app).run(sockets=[sock])
-
-
-@contextlib.contextmanager
-def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0):
-    """The app served by uvicorn in a background thread (tests, benchmarks); yields its URL."""
-    sock = bind(host, port)
-    server = make_server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            if not thread.is_alive():
-                raise MnistlabError("the web server stopped while starting")
-            time.sleep(0.01)
-        yield url_of(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

@@ -66,6 +66,7 @@ STRINGS = {
     "start": _("Start"),
     "stop": _("Stop"),
     "chart_step": _("step"),
+    "chart_loss_axis": _("loss"),
     "chart_loss": _("loss per step"),
     "chart_average": _("running average (60 steps)"),
     "progress": _("Step {step} of {total}"),

@@ -14,6 +14,7 @@ const stepsText = document.getElementById("train-steps");
 const speedText = document.getElementById("train-speed");
 const message = document.getElementById("train-message");
 const epochRows = document.querySelector("#train-epochs tbody");
+const results = document.querySelector(".train-results");  // hidden until a job starts
 
 let chart = null;
 let series = [[], [], []];  // steps, loss per step, running average
@@ -34,7 +35,7 @@ function makeChart() {
   chart = new uPlot({
     width: Math.max(320, box.clientWidth), height: 240,
     scales: { x: { time: false } },
-    axes: [{ label: t("chart_step") }, { label: "loss" }],
+    axes: [{ label: t("chart_step") }, { label: t("chart_loss_axis") }],
     series: [
       { label: t("chart_step") },
       { label: t("chart_loss"), stroke: "rgba(47, 111, 222, 0.35)", width: 1 },
@@ -61,6 +62,7 @@ function settings() {
 }
 
 function reset() {
+  results.hidden = false;
   series = [[], [], []];
   epochRows.replaceChildren();
   progress.value = 0;
@@ -111,6 +113,7 @@ const handlers = {
 };
 
 function follow(description) {
+  if (results.hidden) reset();
   job = description;
   source?.close();
   setRunning(true);
@@ -129,7 +132,7 @@ export function relabelTraining() {
 // `finished(doneData)` runs when a job ends well (the page then loads the new network).
 export async function setupTraining(finished) {
   onFinished = finished;
-  makeChart();
+  results.hidden = true;
   const state = await getTraining();
   if (!state.allowed) {
     setRunning(true);
