@@ -65,6 +65,21 @@ def test_train_command_writes_its_run_folder(mnist_root, tmp_path):
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["steps"] == 20
 
 
+def test_train_draws_its_loss_figure_in_the_chosen_language(mnist_root, tmp_path, monkeypatch):
+    from mnistlab import plots
+
+    drawn = []
+    real = plots.plot_loss
+    monkeypatch.setattr(plots, "plot_loss", lambda loss, title, path, t=None: drawn.append((title, t.lang)) or real(loss, title, path, t))
+    for lang in ("es", "en"):
+        result = invoke("train", "cnn", "--max-steps", 5, "--lang", lang, "--out", tmp_path / lang, "--data-dir", mnist_root)
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / lang / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert drawn == [("Pérdida de entrenamiento (CNN)", "es"), ("Training loss (CNN)", "en")]
+    one_line_error(invoke("train", "cnn", "--lang", "fr", "--out", tmp_path / "fr"), "--lang must be one of en, es")
+    assert not (tmp_path / "fr").exists()
+
+
 def one_line_error(result, text):
     assert result.exit_code != 0
     assert text in result.output

@@ -34,7 +34,7 @@ MaxSteps = Annotated[Optional[int], typer.Option(
     help="Stop after this many training steps, for a quick try (default: train every epoch).",
     show_default=False)]
 Lang = Annotated[Optional[str], typer.Option(
-    help="Language of the report and tables: en or es (default: the locale's, from LC_ALL, LC_MESSAGES, LANG "
+    help="Language of the report, tables and figures: en or es (default: the locale's, from LC_ALL, LC_MESSAGES, LANG "
          "or LANGUAGE; es* gives Spanish).", show_default=False)]
 Recipe = Annotated[RecipeName, typer.Option(
     help="practice: the lab's plain SGD, bit-faithful to its notebook; tuned: the same networks trained better.")]
@@ -90,15 +90,17 @@ def train(
     max_steps: MaxSteps = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<model>-<recipe>-seed<seed>).", show_default=False)] = None,
     data_dir: DataDir = None,
+    lang: Lang = None,
 ):
     """Train one network and write its run folder (weights, loss history, metrics, loss figure)."""
+    from mnistlab.i18n import check_lang
     from mnistlab.runs import run_dir_name
     from mnistlab.train import TrainConfig, train_run
 
     config = TrainConfig(model=model.value, recipe=recipe.value, epochs=epochs, lr=lr, batch_size=batch_size,
                          seed=seed, device=device, max_steps=max_steps)
     out = out or Path("runs") / run_dir_name(config.model, config.recipe, config.seed)
-    run = train_run(config, out, data_dir)
+    run = train_run(config, out, data_dir, lang=check_lang(lang) if lang else None)
     typer.echo(f"run folder: {run.path}")
 
 

@@ -46,7 +46,7 @@ def run_lesson(recipe: str = "practice", seed: int = 0, seeds: int = 1, device: 
     images, _ = data.load_split(status.root, "train")
     samples = plots.plot_samples(images, runs_dir / "samples.png")
     log(f"sample digits: {samples}")
-    finished = [train_run(c, runs_dir / runs.run_dir_name(c.model, c.recipe, c.seed), status, log=log)
+    finished = [train_run(c, runs_dir / runs.run_dir_name(c.model, c.recipe, c.seed), status, log=log, lang=lang)
                 for c in configs]
     table = results_table(finished, lang)
     log("")

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from mnistlab import files, recipes, runs
 from mnistlab.errors import MnistlabError
+from mnistlab.i18n import texts
 from mnistlab.models import MODELS, create_model
 
 NAN_CHECK_EVERY = 50  # steps between finiteness checks (each one waits for the device)
@@ -212,7 +213,8 @@ def check_out_dir(out_dir: Path) -> None:
         raise MnistlabError(f"cannot write the run folder {out_dir} ({err.strerror}); pass another --out") from None
 
 
-def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, **hooks) -> runs.Run:
+def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang: str | None = None,
+              **hooks) -> runs.Run:
     """Train, evaluate on the test set and write the complete run folder; returns the loaded run.
 
     The run is written into a new folder beside `out_dir` and swapped in only once finished: an
@@ -256,7 +258,9 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, **ho
             data_md5=status.files,
             schema_version=runs.SCHEMA_VERSION,
         )
-        plots.plot_loss(result.loss, f"Training loss ({DISPLAY_NAMES[config.model]})", staging / "loss.png")
+        t = texts(lang)  # the loss figure speaks the learner's language (default: the locale's)
+        plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=DISPLAY_NAMES[config.model]),
+                        staging / "loss.png", t)
         runs.save_metrics(staging, metrics)
         files.replace_dir(staging, out_dir)
     finally:
