@@ -114,3 +114,13 @@ def fake_runs(tmp_path):
     for model in ("mlp", "cnn"):
         helpers.write_fake_run(runs / f"{model}-practice-seed0", model)
     return runs
+
+
+@pytest.fixture(scope="module")
+def client(quick_runs):
+    """The web app serving `quick_runs`, in-process (one per test module: the studio may swap networks)."""
+    from fastapi.testclient import TestClient
+
+    from mnistlab.web.app import create_app
+
+    return TestClient(create_app(runs_dir=quick_runs))

@@ -47,3 +47,35 @@ def write_fake_run(folder: Path, model: str = "mlp", seed: int = 0, accuracy: fl
     torch.save(network.state_dict(), folder / "model.pth")
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder
+
+
+# A 7 as mouse strokes on the 280×280 drawing pad: top bar, stem, cross.
+SEVEN = [[(70, 60), (210, 60), (190, 100), (160, 160), (130, 235)], [(100, 150), (200, 150)]]
+
+
+def draw(page, strokes=SEVEN):
+    """Draw `strokes` (canvas pixels) on the page's #pad with the mouse."""
+    page.locator("#pad").scroll_into_view_if_needed()  # the mouse works in the viewport's coordinates
+    box = page.locator("#pad").bounding_box()
+    scale = box["width"] / 280  # the canvas is drawn at CSS size; strokes are in canvas pixels
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=8)
+        page.mouse.up()
+
+
+def interrupt_in_epoch(monkeypatch, epoch: int) -> None:
+    """Make training raise KeyboardInterrupt (Ctrl+C) at the start of `epoch`."""
+    from mnistlab import train
+
+    calls, real_epoch = [], train.train_one_epoch
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == epoch:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_one_epoch", interrupted)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from helpers import png_bytes, write_fake_run
+from helpers import interrupt_in_epoch, png_bytes, write_fake_run
 from mnistlab import files, train as train_module
 from mnistlab.errors import MnistlabError
 from mnistlab.predict import load_latest
@@ -32,15 +32,7 @@ def test_an_interrupted_retrain_leaves_the_finished_run_whole(mnist_root, tmp_pa
     """The issue's case: re-train into a folder holding a finished run, Ctrl+C in epoch 2."""
     out = write_fake_run(tmp_path / "runs" / "mlp-practice-seed0", accuracy=0.9793)
     before = snapshot(out)
-    calls, real_epoch = [], train_module.train_one_epoch
-
-    def interrupted_in_epoch_two(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args)
-
-    monkeypatch.setattr(train_module, "train_one_epoch", interrupted_in_epoch_two)
+    interrupt_in_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         train_run(TrainConfig(**QUICK), out, mnist_root, log=quiet)
     assert snapshot(out) == before  # not one file of the new run beside the old metrics

@@ -28,11 +28,6 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def client(quick_runs):
-    return TestClient(create_app(runs_dir=quick_runs))
-
-
-@pytest.fixture(scope="module")
 def seven(test_split):
     images, labels = test_split
     return png_bytes(np.round(images[0, 0].numpy() * 255).astype(np.uint8)), int(labels[0])

@@ -9,23 +9,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from helpers import draw
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running
 
 pytestmark = pytest.mark.browser
-SEVEN = [[(70, 60), (210, 60), (190, 100), (160, 160), (130, 235)], [(100, 150), (200, 150)]]  # top bar, stem, cross
-
-
-def draw(page, strokes=SEVEN):
-    page.locator("#pad").scroll_into_view_if_needed()  # the mouse works in the viewport's coordinates
-    box = page.locator("#pad").bounding_box()
-    scale = box["width"] / 280  # the canvas is drawn at CSS size; strokes are in canvas pixels
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=8)
-        page.mouse.up()
 
 
 def lit(page, selector: str) -> int:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from mnistlab import train as train_module
+from helpers import interrupt_in_epoch
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.models import create_model
@@ -69,16 +69,7 @@ def test_divergence_names_the_step(train_split):
 
 
 def test_run_folder_after_interrupt_holds_last_finished_epoch(train_split, tmp_path, monkeypatch):
-    calls = []
-    real_epoch = train_module.train_one_epoch
-
-    def interrupted_in_epoch_two(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args)
-
-    monkeypatch.setattr(train_module, "train_one_epoch", interrupted_in_epoch_two)
+    interrupt_in_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         fit(TrainConfig(model="mlp", epochs=3, train_size=640), *train_split, out_dir=tmp_path, log=quiet)
     config = json.loads((tmp_path / "config.json").read_text())

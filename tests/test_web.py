@@ -1,7 +1,6 @@
 """The web app and `mnistlab predict`: real MNIST test digits sent as PNG get the right answer, every
 bad request gets its 4xx, and a real headless Chromium draws a digit on the page and sees both answers."""
 
-import base64
 import io
 import json
 import re
@@ -22,8 +21,7 @@ from mnistlab.cli import app as cli_app
 from mnistlab.errors import MnistlabError
 from mnistlab.models import create_model
 from mnistlab.preprocess import image_to_mnist
-from mnistlab.train import TrainConfig, train_run
-from helpers import data_url, png_bytes
+from helpers import data_url, draw, png_bytes
 from mnistlab.web.app import STATIC, create_app
 from mnistlab.web.server import bind, running
 
@@ -34,11 +32,6 @@ SAMPLE = 60  # MNIST test digits sent through the API
 @pytest.fixture(scope="module")
 def runs_dir(quick_runs):
     return quick_runs
-
-
-@pytest.fixture(scope="module")
-def client(runs_dir):
-    return TestClient(create_app(runs_dir=runs_dir))
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +224,6 @@ def test_serve_command_serves_and_names_the_missing_network(runs_dir, tmp_path):
     assert busy.exit_code == 1 and "cannot listen on 127.0.0.1:" in busy.output
 
 
-SEVEN = [[(70, 60), (210, 60), (190, 100), (160, 160), (130, 235)], [(100, 150), (200, 150)]]  # top bar, stem, cross
 
 
 @pytest.mark.browser
@@ -246,14 +238,7 @@ def test_a_browser_draws_a_digit_and_both_networks_answer(runs_dir, artifacts, b
         for digit in digits:
             expect(digit).to_have_text("\u2013")
 
-        box = page.locator("#pad").bounding_box()
-        scale = box["width"] / 280  # the canvas is drawn at CSS size; strokes are in canvas pixels
-        for stroke in SEVEN:
-            page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
-            page.mouse.down()
-            for x, y in stroke[1:]:
-                page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=8)
-            page.mouse.up()
+        draw(page)
 
         for digit in digits:
             expect(digit).to_have_text("7", timeout=15_000)
