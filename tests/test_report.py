@@ -183,7 +183,7 @@ def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monk
     result = invoke("report", run["mlp", 1], "--out", out)
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "Traceback" not in result.output
 
-
+@pytest.mark.slow
 def test_report_command_replaces_the_report(quick, mnist_root, tmp_path):
     base, _ = quick
     out = tmp_path / "report"

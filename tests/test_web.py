@@ -200,7 +200,7 @@ def test_predict_command_refuses_bad_files_in_one_line(runs_dir, tmp_path, conte
     missing = CliRunner().invoke(cli_app, ["predict", str(tmp_path / "absent.png"), "--runs", str(runs_dir)])
     assert missing.exit_code == 1 and "absent.png: cannot read it" in missing.output
 
-
+@pytest.mark.slow
 def test_serve_command_serves_and_names_the_missing_network(runs_dir, tmp_path):
     shutil.copytree(runs_dir / "mlp-quick", tmp_path / "mlp-quick")
     server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", "--port", "0", "--runs", str(tmp_path)],

@@ -99,7 +99,7 @@ def closed_by_server(sock: socket.socket, within: float) -> bool:
     except socket.timeout:
         return False
 
-
+@pytest.mark.slow
 def test_slow_and_idle_clients_are_dropped_and_connections_capped(app, small_png, monkeypatch):
     monkeypatch.setattr(server, "READ_TIMEOUT", 1.0)
     monkeypatch.setattr(server, "MAX_CONNECTIONS", 6)
@@ -164,7 +164,7 @@ def maximal_requests() -> list[tuple[str, bytes]]:
     assert all(len(body) < 1 << 20 for _, body in bodies)
     return bodies
 
-
+@pytest.mark.slow
 def test_16_concurrent_maximal_requests_keep_memory_growth_under_300_mb(served):
     process, url, _ = served
     bodies = maximal_requests()
@@ -199,7 +199,7 @@ def test_16_concurrent_maximal_requests_keep_memory_growth_under_300_mb(served):
     assert statuses.count(400) == 4  # the 4096×4096 PNG: over the pixel cap
     assert peak[0] - before < 300
 
-
+@pytest.mark.slow
 def test_a_client_leaving_mid_body_costs_one_short_line(served):
     process, url, log = served
     port = int(url.rsplit(":", 1)[1].strip("/"))
@@ -230,7 +230,7 @@ def test_running_out_of_file_descriptors_is_logged_once_in_a_while(caplog):
     with pytest.raises(AssertionError, match="not ours"):
         handler(Loop(), {"message": "Task exception was never retrieved"})
 
-
+@pytest.mark.slow
 def test_more_idle_clients_than_file_descriptors_never_starve_a_good_request(fake_runs_module, tmp_path):
     """The issue's case: 140 idle connections against a server allowed 128 file descriptors."""
     import resource
