@@ -22,7 +22,7 @@ from pathlib import Path
 from mnistlab import runs
 from mnistlab.errors import MnistlabError
 from mnistlab.plots import RUNNING_AVERAGE
-from mnistlab.train import TrainConfig
+from mnistlab.train import MAX_SEED, TrainConfig
 
 SETTINGS = ("model", "recipe", "epochs", "seed", "max_steps")  # what the page may choose
 MAX_EPOCHS = 100
@@ -56,8 +56,8 @@ def config_from(settings) -> TrainConfig:
             raise MnistlabError(f'"{name}" must be a whole number (got {value!r})')
     if settings.get("epochs") is not None and settings["epochs"] > MAX_EPOCHS:
         raise MnistlabError(f'"epochs" must be at most {MAX_EPOCHS} (got {settings["epochs"]})')
-    if not 0 <= settings.get("seed", 0) < 2**32:
-        raise MnistlabError(f'"seed" must be between 0 and {2**32 - 1} (got {settings["seed"]})')
+    if not 0 <= settings.get("seed", 0) <= MAX_SEED:  # the same range as `mnistlab train --seed`
+        raise MnistlabError(f'"seed" must be between 0 and {MAX_SEED} (got {settings["seed"]})')
     return TrainConfig(**{name: value for name, value in settings.items() if value is not None})
 
 
