@@ -39,6 +39,18 @@ class Networks:
         batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
         return {name: net.model(batch).softmax(dim=1).numpy() for name, net in self.loaded.items()}
 
+    def use(self, network: LoadedNetwork) -> None:
+        """Serve `network` in place of the one of its kind (a run that just finished), in one swap."""
+        loaded = {**self.loaded, network.name: network}
+        self.loaded = {name: loaded[name] for name in MODELS if name in loaded}  # registry order
+        self.missing = [message for message in self.missing if f"train {network.name}`" not in message]
+
+
+def run_network(run) -> LoadedNetwork:
+    """The network of a finished run; NaN or infinite weights are refused, naming the file."""
+    _, model = load_weights(run.weights, run.model)
+    return LoadedNetwork(run.model, model.eval(), str(run.path), run.metrics.overall_accuracy)
+
 
 def from_models(models: dict[str, nn.Module]) -> Networks:
     """Networks built in code (tests, notebooks): {"mlp": model, "cnn": model}."""
@@ -54,12 +66,9 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MO
     loaded, missing = {}, []
     for name in names:
         try:
-            run = latest_run(runs_dir, name)
-            _, model = load_weights(run.weights, name)  # refuses NaN or infinite weights, naming the file
+            loaded[name] = run_network(latest_run(runs_dir, name))
         except MnistlabError as err:
             missing.append(str(err))
-            continue
-        loaded[name] = LoadedNetwork(name, model.eval(), str(run.path), run.metrics.overall_accuracy)
     if not loaded:
         wanted = " or ".join(f"`mnistlab train {name}`" for name in names)
         raise MnistlabError(f"no trained network in {runs_dir}; `mnistlab run` trains both ({wanted} trains one)"

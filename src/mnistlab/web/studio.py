@@ -9,17 +9,18 @@ import atexit
 import json
 
 import numpy as np
+import torch
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from mnistlab import i18n
+from mnistlab.data import IMAGE_PIXELS, IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.inside import layer_outputs, layer_weight
 from mnistlab.jobs import Busy, Jobs, config_from
 from mnistlab.layers import cnn_size_rows, format_shape, parameter_rows
-from mnistlab.models import MODELS, load_weights
-from mnistlab.predict import LoadedNetwork, Networks
+from mnistlab.predict import Networks, run_network
 from mnistlab.web.strings import strings_for
 
 EVENT_POLL_SECONDS = 0.1
@@ -137,12 +138,10 @@ def inside_answer(networks: Networks, image: np.ndarray) -> dict:
     answer = {"input": [round(float(v), 4) for v in image.ravel()], "networks": {}}
     for name, net in networks.loaded.items():
         layers = layer_outputs(net.model, image)
-        logits = layers[-1].values.astype(np.float64)
-        probabilities = np.exp(logits - logits.max())
-        probabilities /= probabilities.sum()
+        logits = torch.from_numpy(layers[-1].values)
         answer["networks"][name] = {
             "digit": int(logits.argmax()),
-            "probabilities": probabilities.tolist(),
+            "probabilities": logits.softmax(dim=0).tolist(),  # as Networks.predict computes them
             "layers": [{"name": layer.name, "shape": list(layer.shape),
                         "values": np.round(layer.values.ravel().astype(np.float64), 4).tolist()} for layer in layers],
         }
@@ -157,7 +156,8 @@ def describe_layers(name: str, model) -> list[dict]:
         rows = [(row.layer, row.kind, row.shape, row.working, row.kernel, row.stride, row.padding)
                 for row in cnn_size_rows(model)]
     else:
-        rows, width = [("input", "image", (784,), "28 × 28 = 784", None, None, None)], 784
+        rows, width = [("input", "image", (IMAGE_PIXELS,), f"{IMAGE_SIDE} × {IMAGE_SIDE} = {IMAGE_PIXELS}",
+                        None, None, None)], IMAGE_PIXELS
         for row in parameters.values():
             rows.append((row.name, row.kind, (row.weight_shape[0],), f"{width} → {row.weight_shape[0]}",
                          None, None, None))
@@ -176,10 +176,6 @@ def describe_layers(name: str, model) -> list[dict]:
 
 def use_run(networks: Networks, run) -> None:
     """Serve the network of a run that just finished, in place of the one of the same kind."""
-    _, model = load_weights(run.weights, run.model)
-    model.eval()
-    network = LoadedNetwork(run.model, model, str(run.path), run.metrics.overall_accuracy)
-    layer_outputs(model, np.zeros((28, 28), np.float32))  # warm up before the page uses it
-    loaded = {**networks.loaded, run.model: network}
-    networks.loaded = {name: loaded[name] for name in MODELS if name in loaded}  # one swap, registry order
-    networks.missing = [message for message in networks.missing if f"train {run.model}`" not in message]
+    network = run_network(run)
+    layer_outputs(network.model, np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.float32))  # warm up before the page uses it
+    networks.use(network)
