@@ -4,6 +4,7 @@ module reads attributes; folders written by v0.1.0 (no schema_version) load as t
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -11,10 +12,12 @@ from pathlib import Path
 import torch
 
 from mnistlab.errors import MnistlabError
-from mnistlab.files import atomic_write, read_json, write_json
+from mnistlab.files import atomic_write, foreign_entries, listing, read_json, write_json
 from mnistlab.models import MODELS
 
 SCHEMA_VERSION = 2  # 1: v0.1.0 (no schema_version field); 2: adds it. Fields are only ever added.
+RUN_FILES = ("config.json", "history.json", "model.pth", "metrics.json", "loss.png")  # all a run folder holds
+MARKS = ("config.json", "history.json", "metrics.json")  # what only a run, finished or not, holds
 
 
 def run_dir_name(model: str, recipe: str, seed: int) -> str:
@@ -22,7 +25,27 @@ def run_dir_name(model: str, recipe: str, seed: int) -> str:
 
 
 def remake_command(model: str | None, path: Path) -> str:
-    return f"mnistlab train {model if _model(model) else 'mlp|cnn'} --out {path}"
+    name = model if _model(model) else "mlp|cnn"
+    try:
+        real, here = Path(path).resolve(), Path.cwd().resolve()
+    except (OSError, RuntimeError):
+        return f"mnistlab train {name}"
+    if real == here or real in here.parents:  # a run never replaces the current folder (see files.out_folder)
+        return f"mnistlab train {name}"
+    return f"mnistlab train {name} --out {path}"
+
+
+def not_a_run(folder: Path) -> str | None:
+    """None if `folder` may be replaced by a new run (empty, or a finished or unfinished run's files
+    and nothing else), else what is there that is not a run's: a training never throws away files
+    that mnistlab did not write."""
+    foreign = foreign_entries(folder, RUN_FILES)
+    if foreign:
+        return f"holds {listing(foreign)}, which no run writes"
+    present = [entry.name for entry in Path(folder).iterdir()]
+    if present and not set(present) & set(MARKS):  # a lone model.pth may well be the user's own
+        return f"holds only {listing(present)}, not a run (no {', '.join(MARKS)})"
+    return None
 
 
 # --- what a good value is, per field ---------------------------------------------------------------
@@ -152,7 +175,9 @@ class Run:
 def save_state_dict(path: Path, model: torch.nn.Module) -> None:
     """A plain state_dict on CPU tensors: `model.load_state_dict(torch.load(path))` just works."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda f: torch.save(state, f))
+    buffer = io.BytesIO()  # saved in memory first: a full disk is then an OSError, not torch's inline_container error
+    torch.save(state, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def save_progress(out_dir: Path, config: RunConfig, history: History, model: torch.nn.Module) -> None:
@@ -174,6 +199,9 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise MnistlabError(f"{path} is not a run folder; `mnistlab train mlp` or `mnistlab run` makes one")
+    if not any((path / mark).exists() or (path / mark).is_symlink() for mark in MARKS):
+        raise MnistlabError(f"{path} is not a run folder (no {', '.join(MARKS)}); `mnistlab train mlp` or "
+                            f"`mnistlab run` makes one")
     raw_config = read_json(path / "config.json", remake_command(None, path))
     make = remake_command(raw_config.get("model"), path)
     config = from_json(RunConfig, raw_config, path / "config.json", make)

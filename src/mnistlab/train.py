@@ -200,17 +200,18 @@ def _take(batches, n):
 
 
 
-def check_out_dir(out_dir: Path) -> None:
-    """Fail now, not after the training, if the run folder cannot be written."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise MnistlabError(f"--out {out_dir} is a file; pass a folder for the run")
+def check_out_dir(out_dir: Path) -> Path:
+    """The folder a run will be written to, checked now, not after the training: a folder that holds
+    anything but a run's own files is refused (never replaced), as is one that cannot be written. A
+    link is followed: the folder it points to is the one replaced."""
+    out_dir = files.out_folder(out_dir, "--out", "the run", runs.not_a_run, "runs/mine")
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir.parent):
             pass
     except OSError as err:
         raise MnistlabError(f"cannot write the run folder {out_dir} ({err.strerror}); pass another --out") from None
+    return out_dir
 
 
 def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang: str | None = None,
@@ -225,8 +226,7 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
     from mnistlab import data, evaluate, plots
     from mnistlab.models import DISPLAY_NAMES, count_parameters
 
-    out_dir = Path(out_dir)
-    check_out_dir(out_dir)
+    out_dir = check_out_dir(out_dir)
     status = data_dir if isinstance(data_dir, data.DataStatus) else data.ensure_mnist(data_dir, quiet=False)
     device = resolve_device(config.device)
     train_images, train_labels = data.load_split(status.root, "train", device)
@@ -235,8 +235,10 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
     steps = f" (at most {config.max_steps} steps)" if config.max_steps is not None else ""
     log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe: {config.epochs} "
         f"epochs{steps}, lr {config.lr:g}, batch {config.batch_size}, seed {config.seed} -> {out_dir}")
-    files.remove_stale(out_dir)  # what a killed earlier run into the same folder left behind
-    staging = files.staging_dir(out_dir)
+    full = "free some space or pass another --out"
+    with files.writing("the run folder", out_dir, full):
+        files.remove_stale(out_dir)  # what a killed earlier run into the same folder left behind
+        staging = files.staging_dir(out_dir)
     try:
         result = fit(config, train_images, train_labels, staging, log=log, **hooks)
         scores = evaluate.evaluate(result.model, test_images, test_labels, device)
@@ -262,7 +264,9 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
         plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=DISPLAY_NAMES[config.model]),
                         staging / "loss.png", t)
         runs.save_metrics(staging, metrics)
-        files.replace_dir(staging, out_dir)
+        files.replace_dir(staging, out_dir, runs.not_a_run)
+    except OSError as err:  # a full or read-only disk, while training (each epoch saves) or at the end
+        raise files.write_error("the run folder", out_dir, err, full) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already if it was swapped in
     log(f"{DISPLAY_NAMES[config.model]}: test accuracy {scores.overall_accuracy:.2%} after "
