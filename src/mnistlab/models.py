@@ -3,7 +3,9 @@ and a registry that the CLI, the tests and the web app all go through."""
 
 from __future__ import annotations
 
+import io
 import warnings
+from functools import lru_cache
 
 import torch
 import torch.nn as nn
@@ -11,6 +13,10 @@ import torch.nn.functional as F
 
 from mnistlab.data import IMAGE_PIXELS
 from mnistlab.errors import MnistlabError
+from mnistlab.files import read_bytes
+
+# The MLP's weights are 2.7 MB; a checkpoint that also holds an optimizer's state, a few times that.
+MAX_WEIGHTS_BYTES = 64 << 20
 
 
 class MultiLayerNN(nn.Module):
@@ -78,14 +84,30 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@lru_cache(maxsize=None)
+def known_shapes() -> dict[str, set[tuple[int, ...]]]:
+    """{state_dict key: the shapes it has in the registered networks}."""
+    shapes: dict[str, set[tuple[int, ...]]] = {}
+    for name in MODELS:
+        for key, tensor in create_model(name).state_dict().items():
+            shapes.setdefault(key, set()).add(tuple(tensor.shape))
+    return shapes
+
+
 def read_state_dict(path) -> dict[str, torch.Tensor]:
-    """The state_dict in `path`, loaded safely (checkpoints are untrusted input)."""
+    """The state_dict in `path`, loaded safely (checkpoints are untrusted input): a regular file of
+    at most MAX_WEIGHTS_BYTES, unpickled with weights_only, and every tensor's declared shape checked
+    against the networks before its values are looked at (a tensor of 10^12 elements can be a stride-0
+    view of one stored number: its file is small, touching it is not)."""
     try:
+        raw = read_bytes(path, MAX_WEIGHTS_BYTES)
         with warnings.catch_warnings():  # torch warns about sparse tensors, refused below anyway
             warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise MnistlabError(f"{path}: no such file; train a model with `mnistlab train mlp` or `cnn`") from None
+    except MnistlabError:
+        raise
     except Exception as err:
         raise MnistlabError(f"{path} is not a PyTorch weights file ({type(err).__name__}); "
                             f"point to a model.pth that `mnistlab train` or torch.save wrote") from None
@@ -93,6 +115,15 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         state = state["model"]  # a checkpoint dict that wraps the state_dict
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MnistlabError(f"{path} does not hold a state_dict of tensors")
+    shapes = known_shapes()
+    for key, tensor in state.items():
+        if key not in shapes:
+            raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): it holds a tensor {key!r} that "
+                                f"neither has; point to a model.pth that `mnistlab train` or the practice wrote")
+        if tuple(tensor.shape) not in shapes[key]:
+            raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): {key} has shape "
+                                f"{list(tensor.shape)} ({tensor.numel():,} values); point to a model.pth that "
+                                f"`mnistlab train` or the practice wrote")
     for key, tensor in state.items():
         problem = tensor_problem(tensor)
         if problem:

@@ -120,6 +120,7 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
     (default: the locale's language); returns out/index.html."""
     t = texts(lang)
     given, out = Path(out), files.out_folder(out, "--out", "the report", not_a_report, "report")
+    files.check_writable(out, "the report", "give another --out")
     groups = select_runs([Path(p) for p in paths or []], Path(runs_dir))
     test_images, test_labels = data.load_split(data_dir, "test")
     networks = [prepare(name, groups[name], test_images, test_labels) for name in MODELS]
