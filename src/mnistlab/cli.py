@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from mnistlab.config import ConfigError
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS
 from mnistlab.recipes import RECIPES
@@ -52,6 +53,9 @@ def command(*args, interrupted: str = "interrupted", **kwargs):
         def wrapper(*a, **kw):
             try:
                 return fn(*a, **kw)
+            except ConfigError as err:  # a setting: named as the flag that gave it
+                typer.echo(f"mnistlab: error: {err.as_flag()}", err=True)
+                raise typer.Exit(1) from None
             except MnistlabError as err:
                 typer.echo(f"mnistlab: error: {err}", err=True)
                 raise typer.Exit(1) from None

@@ -19,7 +19,7 @@ from mnistlab.models import DISPLAY_NAMES, MODELS, create_model, load_weights
 from mnistlab.report import figures
 from mnistlab.report.analysis import Network
 from mnistlab.report.render import render_html, render_markdown
-from mnistlab.report.sections import TRAIN_IMAGES, all_sections
+from mnistlab.report.sections import all_sections
 
 SETTINGS = ("recipe", "epochs", "lr", "batch_size", "max_steps", "train_size")  # what seeds share
 # In the report folder: the names of the files the report wrote there, so that the next report
@@ -72,10 +72,6 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
     return groups
 
 
-def steps_per_epoch(config: runs.RunConfig) -> int:
-    return math.ceil((config.train_size or TRAIN_IMAGES) / config.batch_size)
-
-
 def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Network:
     """One network's record: every seed's results, the first seed's run in detail, its layers (counted
     once) and its weights evaluated again on the CPU for the gallery of mistakes."""
@@ -88,7 +84,7 @@ def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Netwo
         confusion=shown.metrics.confusion_matrix,
         loss=shown.history.loss,
         epoch_loss=shown.history.epoch_loss,
-        steps_per_epoch=steps_per_epoch(shown.config),
+        steps_per_epoch=shown.config.steps_per_epoch(),
         layers=parameter_rows(model),
         train_seconds=[r.metrics.train_seconds for r in group],
         images_per_second=[r.metrics.test_images_per_second for r in group],
