@@ -287,3 +287,59 @@ def test_sandbox_limits_memory(tmp_path):
     code = "x = bytearray(2 << 30); print('allocated')"
     result = sandboxed(code, tmp_path, memory_mb=512)
     assert "MemoryError" in result.stderr and "allocated" not in result.stdout
+
+
+# --- whole notebooks through the sandbox ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory, mnist_root):
+    """`checked(name)`: the CheckResult of the generated submission `name`, checked once per module."""
+    results = {}
+
+    def check_one(name):
+        if name not in results:
+            folder = tmp_path_factory.mktemp(name)
+            path = submissions.write(getattr(submissions, name)(), folder / "entrega.ipynb")
+            results[name] = check.check_notebook(path, lang="en", data_dir=mnist_root)
+        return results[name]
+
+    return check_one
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(submissions.EXPECTED))
+def test_generated_submissions_get_their_verdicts(checked, name):
+    """Each variant fails exactly the items it should, with the diagnosis; every other item passes."""
+    result = checked(name)
+    assert [item.id for item in result.items] == list(ITEM_IDS)
+    for item in result.items:
+        expected = submissions.EXPECTED[name].get(item.id)
+        if expected is None:
+            assert item.passed, (item.id, item.message)
+        else:
+            assert not item.passed and expected in item.message, (item.id, item.message)
+    assert result.status == ("passed" if not submissions.EXPECTED[name] else "failed")
+
+
+@pytest.mark.slow
+def test_other_styles_pass_architecture_with_the_note(checked):
+    result = checked("other_styles")
+    assert any("will not load into the practice's MultiLayerNN" in note for note in result.item("mlp.architecture").notes)
+    assert any("will not load into the practice's CNN" in note for note in result.item("cnn.architecture").notes)
+
+
+@pytest.mark.slow
+def test_colab_leftovers_are_noted_and_do_not_stop_the_check(checked):
+    result = checked("settings_mistakes")
+    assert any("No module named 'google'" in note for note in result.notes)
+    assert result.item("mlp.architecture").passed  # cells after the failing one ran
+
+
+@pytest.mark.slow
+def test_cli_checks_the_solved_notebook_in_spanish_and_as_json(invoke, tmp_path, mnist_root):
+    path = submissions.write(submissions.solved(), tmp_path / "resuelta.ipynb")
+    result = invoke("check", path, "--lang", "es", "--data-dir", mnist_root)
+    assert result.exit_code == 0, result.output
+    assert "✓ mlp.training" in result.output and "el bucle da, paso a paso, las pérdidas" in result.output
+    data = json.loads(invoke("check", path, "--json", "--data-dir", mnist_root).output)
+    assert data["status"] == "passed" and data["points"] == data["max_points"] == sum(load_rubric().values())

@@ -67,7 +67,8 @@ def _verdict(item: Item, hint_key: str, lang) -> Item:
     if item.passed:
         _show("✓", "#1a7f37", item.id, item.message + "".join(f" ({note})" for note in item.notes[:1]))
         return item
-    raise AssertionError(f"{item.id}: {item.message}\n{t.gettext('hint')}: {t.gettext(HINTS[hint_key])}")
+    hint = t.gettext("hint: {hint}").format(hint=t.gettext(HINTS[hint_key]))
+    raise AssertionError(f"{item.id}: {item.message}\n{hint}")
 
 
 def _not_done(id: str, lang) -> Item:

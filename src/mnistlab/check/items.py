@@ -116,10 +116,16 @@ def forward(kind: str, record: dict | None, outputs: torch.Tensor | None, state:
                                "step by step").format(gap=f"{gap:.3g}"), rubric)
 
 
-def training(kind: str, record: dict | None, reference: list[float], diagnose, rubric, t: Texts) -> Item:
-    """`diagnose()` replays the loop catalogue outside and returns (message or None, first step, gap)."""
+def training(kind: str, record: dict | None, reference: list[float], diagnose, rubric, t: Texts,
+             untraced: bool = False) -> Item:
+    """`diagnose()` replays the loop catalogue outside and returns (message or None, first step, gap);
+    `untraced`: some cell trained a network that was not built from a class defined in an earlier cell."""
     _ = t.gettext
     id, name = f"{kind}.training", DISPLAY_NAMES[kind]
+    if record is None and untraced:
+        return scored(id, False, _("a cell trains a network not built from a {name} class defined in an earlier "
+                                   "cell, so the check could not put the practice's network in its place; define "
+                                   "the class in its own cell, as the practice does").format(name=name), rubric)
     if record is None:
         return scored(id, False, _("no training cell trained a {name}: no loss.backward() was seen on it").format(
             name=name), rubric)

@@ -10,6 +10,7 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -190,7 +191,12 @@ def check_notebook(path, *, lang=None, full=False, data_dir=None, sandbox=True, 
     notebook = read_notebook(path)
     data_root = ensure_mnist(data_dir).root
     cells = code_cells(notebook)
-    notes = []
+    notes, seconds, clock = [], {}, time.perf_counter()
+
+    def lap(phase):
+        nonlocal clock
+        seconds[phase], clock = time.perf_counter() - clock, time.perf_counter()
+
     with tempfile.TemporaryDirectory(prefix="mnistlab-check-") as tmp:
         tmp = Path(tmp)
         (check_dir := tmp / "check").mkdir()
@@ -198,10 +204,12 @@ def check_notebook(path, *, lang=None, full=False, data_dir=None, sandbox=True, 
         inputs = Inputs(data_root, check_dir)
         inputs.train_references(("mlp",))
         torch.save(inputs.reference_networks["mlp"].state_dict(), check_dir / "evaluate_mlp.pth")
+        lap("inputs and MLP reference")
         cnn_reference = threading.Thread(target=inputs.train_references, args=(("cnn",),))
         cnn_reference.start()
         run, evidence = run_notebook(cells, "subset", inputs, check_dir, workdir, data_root, sandbox=sandbox,
                                      timeout_s=timeout_s, memory_mb=memory_mb)
+        lap("notebook in the sandbox (CNN reference beside it)")
         cnn_reference.join()
         notes += run.notes + run_notes(run, evidence, timeout_s, t)
         weights = {kind: load_student_weights(kind, workdir / file, t) for kind, file in STUDENT_FILES.items()}
@@ -217,8 +225,12 @@ def check_notebook(path, *, lang=None, full=False, data_dir=None, sandbox=True, 
             notes += run_notes(full_run, _evidence, timeout_s * 20, t)
             trained = {kind: network for kind, file in STUDENT_FILES.items()
                        if (network := load_student_weights(kind, full_work / file, t)[0]) is not None}
+        lap("full run" if full else "reading the evidence")
         result_items = judge(evidence, inputs, weights, outputs, notebook, trained, data_root, rubric, t)
-    return CheckResult.of(path.name, result_items, notes)
+        lap("verdicts")
+    result = CheckResult.of(path.name, result_items, notes)
+    result.seconds = seconds
+    return result
 
 
 def run_notes(run, evidence, timeout_s, t) -> list[str]:
@@ -226,7 +238,9 @@ def run_notes(run, evidence, timeout_s, t) -> list[str]:
     notes = []
     for cell in evidence["cells"]:
         if isinstance(cell, dict) and not cell.get("ok", True):
-            notes.append(_("cell {index} failed: {error}").format(index=cell.get("index"), error=cell.get("error")))
+            index = cell.get("index")
+            notes.append(_("cell {index} failed: {error}").format(
+                index=index + 1 if isinstance(index, int) else "?", error=cell.get("error")))
     if run.timed_out:
         notes.append(_("the notebook did not finish within {seconds} s; what it did until then was judged").format(
             seconds=int(timeout_s)))
@@ -290,7 +304,8 @@ def judge(evidence, inputs: Inputs, weights, outputs, notebook, trained, data_ro
         record = {**record, "subset_size": SUBSET_SIZE} if isinstance(record, dict) else None
         result.append(items.training(kind, record, inputs.references[kind],
                                      lambda kind=kind, record=record: diagnose_losses(
-                                         kind, record, inputs, inputs.references[kind], t), rubric, t))
+                                         kind, record, inputs, inputs.references[kind], t), rubric, t,
+                                     untraced="unknown" in evidence["training"]))
     for kind in ("mlp", "cnn"):
         network, problem = weights[kind]
         structure = (classes.get(kind) or {}).get("structure") or {}
