@@ -26,7 +26,7 @@ def run_dir_name(model: str, recipe: str, seed: int) -> str:
 
 
 def remake_command(model: str | None, path: Path) -> str:
-    return f"mnistlab train {model if _model(model) else 'mlp|cnn'} --out {path}"
+    return f"mnistlab train {model if _model(model) else '|'.join(MODELS)} --out {path}"
 
 
 # --- what a good value is, per field ---------------------------------------------------------------
