@@ -118,7 +118,7 @@ def evaluate(
     """Overall and per-digit test accuracy of saved weights."""
     from mnistlab import data as mnist
     from mnistlab.evaluate import evaluate as score
-    from mnistlab.models import DISPLAY_NAMES, load_weights
+    from mnistlab.models import load_weights
     from mnistlab.train import resolve_device
 
     weights = path / "model.pth" if path.is_dir() else path
@@ -126,7 +126,7 @@ def evaluate(
     where = resolve_device(device)
     images, labels = mnist.load_split(data_dir, "test", where)
     result = score(network, images, labels, where)
-    typer.echo(f"{DISPLAY_NAMES[name]} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
+    typer.echo(f"{MODELS[name].display_name} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
     for digit, accuracy in enumerate(result.per_digit_accuracy):
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
