@@ -15,19 +15,12 @@ import torch
 
 from mnistlab.check import grade as grading
 from mnistlab.check import grade_inputs
-from mnistlab.check.grade import GradeOptions, grade, load_rubric
+from mnistlab.check import ITEM_IDS, CheckResult, Item, load_rubric
+from mnistlab.check.grade import GradeOptions, grade
 from mnistlab.errors import MnistlabError
 from mnistlab.models import create_model
 
-RUBRIC = '"mlp.architecture" = 2\n[cnn]\narchitecture = 3\n'
-
-
-class FakeResult:
-    def __init__(self, data):
-        self.data = data
-
-    def to_json(self):
-        return self.data
+RUBRIC = '[points]\n"mlp.architecture" = 2\n"cnn.architecture" = 3\n'
 
 
 class FakeChecker:
@@ -48,10 +41,8 @@ class FakeChecker:
             raise MnistlabError(f"{Path(path).name} is not a notebook (not JSON)") from None
         good = "nn.Linear(784, 512)" in text
         message = "fc1 is Linear(784, 512)" if good else "fc1 should be <b>Linear(784, 512)</b> & is not"
-        return FakeResult({"submission": Path(path).name, "status": "passed" if good else "failed", "points": 0,
-                           "max_points": 0, "items": [
-                               {"id": "mlp.architecture", "passed": good, "points": 0, "max_points": 0, "message": message},
-                               {"id": "cnn.architecture", "passed": True, "points": 0, "max_points": 0, "message": "ok"}]})
+        return CheckResult.of(Path(path).name, [Item("mlp.architecture", good, 0, 0, message),
+                                                Item("cnn.architecture", True, 0, 0, "ok", notes=["a note <i>"])])
 
 
 @pytest.fixture
@@ -244,7 +235,7 @@ def test_the_options_reach_the_checker(tmp_path, checker, rubric):
 
 def test_without_bwrap_grade_refuses_unless_told(tmp_path, checker, rubric, monkeypatch):
     notebook(tmp_path / "p.ipynb", GOOD)
-    monkeypatch.setattr(grading.shutil, "which", lambda name: None)
+    monkeypatch.setattr(grading, "bwrap_path", lambda: None)
     with pytest.raises(MnistlabError, match="--no-sandbox"):
         grade([tmp_path / "p.ipynb"], tmp_path / "out", GradeOptions(rubric=rubric, sandbox=True))
     assert not (tmp_path / "out").exists()
@@ -253,11 +244,17 @@ def test_without_bwrap_grade_refuses_unless_told(tmp_path, checker, rubric, monk
 
 # --- the rubric ---------------------------------------------------------------------------------------
 
+def test_the_package_rubric_gives_every_item_points():
+    rubric = load_rubric()
+    assert list(rubric) == list(ITEM_IDS) and all(v > 0 for v in rubric.values())
+
+
 @pytest.mark.parametrize("text, message", [
-    ("mlp = [", "not valid TOML"),
-    ('"mlp.architecture" = -1', "0 or more"),
-    ('"mlp.architecture" = "two"', "number of points"),
-    ("", "gives no item any points"),
+    ("mlp = [", "not a readable TOML rubric"),
+    ('[points]\n"mlp.architecture" = -1', "must be a number >= 0"),
+    ('[points]\n"mlp.architecture" = "two"', "must be a number >= 0"),
+    ('[points]\n"mlp.architectura" = 1', "unknown items mlp.architectura"),
+    ('"mlp.architecture" = 1', "no \\[points\\] table"),
 ])
 def test_a_bad_rubric_is_one_line(tmp_path, text, message):
     path = tmp_path / "rubric.toml"
@@ -287,8 +284,11 @@ def test_grades_csv_opens_in_a_spreadsheet_and_defuses_formulas(tmp_path, checke
     raw = (tmp_path / "out" / "grades.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0] == ["submission", "status", "points", "max_points", "mlp.architecture", "cnn.architecture", "reason"]
-    assert rows[1:] == [["'@SUM(A1)_7", "passed", "5", "5", "2", "3", ""], ["Ana_1", "failed", "3", "5", "0", "3", ""]]
+    assert rows[0] == ["submission", "status", "points", "max_points", *ITEM_IDS, "reason"]
+    assert rows[0][4:6] == ["mlp.architecture", "cnn.architecture"]
+    blanks = [""] * (len(ITEM_IDS) - 2)  # items the stand-in checker does not report
+    assert rows[1:] == [["'@SUM(A1)_7", "passed", "5", "5", "2", "3", *blanks, ""],
+                        ["Ana_1", "failed", "3", "5", "0", "3", *blanks, ""]]
 
 
 def test_feedback_and_summary_escape_students_text(tmp_path, checker, rubric):
@@ -346,5 +346,5 @@ def test_the_cli_grades_and_reports_bad_flags_in_one_line(tmp_path, checker, rub
     bad = tmp_path / "bad.toml"
     bad.write_text("[[[")
     result = invoke("grade", tmp_path / "p.ipynb", "--out", tmp_path / "out2", "--rubric", bad, "--no-sandbox")
-    assert result.exit_code == 1 and result.output.count("\n") == 1 and "not valid TOML" in result.output
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "not a readable TOML rubric" in result.output
     assert not (tmp_path / "out2").exists()

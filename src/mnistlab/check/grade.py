@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
-import tomllib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,19 +16,21 @@ from tqdm import tqdm
 
 from mnistlab import __version__, files
 from mnistlab.check import grade_evidence, grade_inputs
+from mnistlab.check.result import CheckResult
+from mnistlab.check.rubric import load_rubric
+from mnistlab.check.sandbox import bwrap_path
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import resolve_lang
 
 MARK = ".mnistlab-grade"  # inside --out: says grade wrote the folder, and keeps its cache
 CHECK_DIR = Path(__file__).parent
-DEFAULT_RUBRIC = CHECK_DIR / "rubric.toml"
 ERROR = "error"  # the status of a submission that could not be checked
 
 
 @dataclass
 class GradeOptions:
     jobs: int = 1  # submissions checked at once
-    timeout_s: float = 300.0  # wall-clock limit for one submission's sandboxed run
+    timeout_s: float = 180.0  # wall-clock limit for one submission's sandboxed run (check's default)
     memory_mb: int = 6144  # address-space limit (torch alone maps about 3.5 GB) of one submission's sandboxed run
     rubric: Path | None = None  # TOML rubric; None: the package's
     lang: str | None = None  # language of messages and feedback: en or es (None: the locale's)
@@ -58,39 +58,7 @@ class Graded:
     reused: bool = False
 
 
-# --- the rubric -------------------------------------------------------------------------------------
-
-def load_rubric(path: Path | None = None) -> dict[str, float]:
-    """{item id: points}. The TOML may nest (`[mlp] architecture = 2`) or quote ("mlp.architecture" = 2),
-    at the top level or under [points]."""
-    path = Path(path) if path is not None else DEFAULT_RUBRIC
-    flag = "--rubric " if path != DEFAULT_RUBRIC else "the package's rubric "
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MnistlabError(f"{flag}{path} does not exist; pass a TOML file of item points") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise MnistlabError(f"{flag}{path} cannot be read ({getattr(err, 'strerror', None) or err})") from None
-    except tomllib.TOMLDecodeError as err:
-        raise MnistlabError(f"{flag}{path} is not valid TOML ({err}); see the package's rubric.toml for the format") from None
-    data = data.get("points", data)
-    points: dict[str, float] = {}
-
-    def walk(table: dict, prefix: str):
-        for key, value in table.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e6:
-                points[prefix + key] = float(value)
-            elif key not in ("description", "title", "name", "version"):
-                raise MnistlabError(f"{flag}{path}: {prefix}{key} should be a number of points, 0 or more "
-                                    f"(got {value!r})")
-
-    walk(data, "")
-    if not points:
-        raise MnistlabError(f"{flag}{path} gives no item any points; write lines like `\"mlp.architecture\" = 2`")
-    return points
-
+# --- the rubric (mnistlab.check.rubric reads it) ------------------------------------------------------
 
 def apply_rubric(result: dict, rubric: dict[str, float]) -> dict:
     """`result` with each item worth its rubric points (all if passed, none if not) and the totals."""
@@ -132,29 +100,31 @@ def fingerprint(options: GradeOptions) -> str:
 
 # --- checking ----------------------------------------------------------------------------------------
 
-def error_result(name: str, reason: str) -> dict:
-    return {"submission": name, "status": ERROR, "points": 0.0, "max_points": 0.0, "items": [], "reason": reason}
+def error_result(name: str, reason: str, rubric: dict[str, float]) -> dict:
+    """The row of a submission that could not be checked: every item failed with `reason`."""
+    return {**CheckResult.could_not_check(name, reason, rubric).to_json(), "reason": reason}
 
 
-def check_one(submission: grade_inputs.Submission, options: GradeOptions) -> dict:
-    """The check object of one staged submission; whatever goes wrong becomes its reason."""
+def check_one(submission: grade_inputs.Submission, options: GradeOptions, rubric: dict[str, float]) -> tuple[dict, dict]:
+    """(check object, notes for a person) of one staged submission; whatever goes wrong becomes its reason."""
     if submission.notebook is None:
         handed = ", ".join(submission.others) or "nothing"
-        return error_result(submission.name, f"no notebook (.ipynb) in the submission (handed in: {handed})")
-    from mnistlab.check import check_notebook
+        return error_result(submission.name, f"no notebook (.ipynb) in the submission (handed in: {handed})", rubric), {}
+    from mnistlab import check
 
     try:
-        result = check_notebook(submission.notebook, lang=options.lang, full=options.full,
-                                data_dir=options.data_dir, sandbox=options.sandbox, timeout_s=options.timeout_s,
-                                memory_mb=options.memory_mb, pth_files=list(submission.pth_files))
+        result = check.check_notebook(submission.notebook, lang=options.lang, full=options.full,
+                                      data_dir=options.data_dir, sandbox=options.sandbox, timeout_s=options.timeout_s,
+                                      memory_mb=options.memory_mb, pth_files=list(submission.pth_files), rubric=rubric)
     except MnistlabError as err:
-        return error_result(submission.name, str(err))
+        return error_result(submission.name, str(err), rubric), {}
     except Exception as err:  # noqa: BLE001 - a checker bug must not stop the class's batch
-        return error_result(submission.name, f"the checker failed on this submission ({type(err).__name__}: {err})")
-    data = result.to_json()
-    data = json.loads(data) if isinstance(data, str) else dict(data)
-    data["submission"] = submission.name
-    return data
+        reason = f"the checker failed on this submission ({type(err).__name__}: {err})"
+        return error_result(submission.name, reason, rubric), {}
+    data = {**result.to_json(), "submission": submission.name}
+    notes = {"check": [str(n) for n in getattr(result, "notes", [])],
+             "items": {i.id: [str(n) for n in getattr(i, "notes", [])] for i in result.items if getattr(i, "notes", None)}}
+    return data, notes
 
 
 def grade(paths: list[Path], out: Path, options: GradeOptions, progress: bool = True) -> list[Graded]:
@@ -162,7 +132,7 @@ def grade(paths: list[Path], out: Path, options: GradeOptions, progress: bool = 
     from mnistlab.check import grade_outputs
 
     rubric = load_rubric(options.rubric)
-    if options.sandbox and shutil.which("bwrap") is None:
+    if options.sandbox and bwrap_path() is None:
         raise MnistlabError("bubblewrap (bwrap) is not installed, so students' code cannot be sandboxed; "
                             "install it (apt-get install bubblewrap) or pass --no-sandbox to run it unconfined")
     out = prepare_out(out)
@@ -188,11 +158,12 @@ def grade(paths: list[Path], out: Path, options: GradeOptions, progress: bool = 
         test_split = load_test_split(options.data_dir) if any(s.pth_files for _, _, s in todo) else None
 
         def work_on(i, key, submission):
-            result = check_one(submission, options)
+            result, notes = check_one(submission, options, rubric)
             try:
                 found = grade_evidence.evidence(submission.notebook, submission.pth_files, test_split)
             except Exception:  # noqa: BLE001 - evidence is for the summary; its absence is not a verdict
                 found = {}
+            found["notes"] = notes
             files.write_json(cache / f"{key}.json", {"result": result, "evidence": found})
             return i, Graded(result, found, submission.origin)
 
@@ -204,9 +175,8 @@ def grade(paths: list[Path], out: Path, options: GradeOptions, progress: bool = 
                 rows[i] = graded
                 bar.update(1)
     graded_rows = [row for row in rows if row is not None]
-    for row in graded_rows:
-        row.result = apply_rubric(row.result, rubric) if row.result["status"] != ERROR else \
-            {**row.result, "max_points": sum(rubric.values())}
+    for row in graded_rows:  # the rubric of this run, also for verdicts kept from an earlier one
+        row.result = apply_rubric(row.result, rubric)
     grade_outputs.write_all(out, graded_rows, rubric, options.lang)
     return graded_rows
 
