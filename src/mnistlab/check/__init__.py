@@ -10,3 +10,8 @@ from mnistlab.check.weights import check_weights
 
 __all__ = ["CheckError", "CheckResult", "DEFAULT_RUBRIC", "ITEM_IDS", "Item", "STATUSES", "SandboxResult",
            "bwrap_path", "check_notebook", "check_weights", "load_rubric", "read_notebook", "run_sandboxed"]
+from mnistlab.check.cells import (accuracy, analysis, architecture, evaluate, forward, parameters, plots,  # noqa: E402
+                                  saved, sizes, training)
+
+__all__ += ["accuracy", "analysis", "architecture", "evaluate", "forward", "parameters", "plots", "saved", "sizes",
+            "training"]

@@ -63,7 +63,7 @@ def accuracy_range() -> dict:
     return json.loads(ACCURACY_RANGE.read_text(encoding="utf-8"))
 
 
-def accuracy(measured: dict[str, float], source: str, rubric, t: Texts) -> Item:
+def accuracy(measured: dict[str, float], source: str, rubric, t: Texts, kinds=("mlp", "cnn")) -> Item:
     """`measured` {"mlp": .., "cnn": ..}; `source` "weights" (mnistlab evaluated the .pth files outside the
     sandbox) or "printed" (the notebook's saved outputs)."""
     _ = t.gettext
@@ -72,7 +72,7 @@ def accuracy(measured: dict[str, float], source: str, rubric, t: Texts) -> Item:
         return scored("accuracy", False, _("no trained networks to measure: hand in multinn.pth and cnn.pth beside "
                                            "the notebook, or keep its outputs"), rubric)
     parts, passed = [], True
-    for kind in ("mlp", "cnn"):
+    for kind in kinds:
         if kind not in measured:
             parts.append(_("{name}: not found").format(name=DISPLAY_NAMES[kind]))
             passed = False

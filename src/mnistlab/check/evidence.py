@@ -105,12 +105,12 @@ def patch_mnist(plan):
     return original
 
 
-def reference_class(kind, name, recorder):
+def reference_class(kind, name, seed, trained: set):
+    """mnistlab's `kind` network under the student's class name, seeded with `seed` when built; `trained`
+    collects the kinds whose forward ran in training mode with gradients (a training step)."""
     import torch
 
     from mnistlab.models import MODELS
-
-    seed = recorder.plan["seed"]
 
     class Reference(MODELS[kind]):
         def __init__(self, *args, **kwargs):  # the student's arguments, if any, are not needed
@@ -119,11 +119,61 @@ def reference_class(kind, name, recorder):
 
         def forward(self, x):
             if self.training and torch.is_grad_enabled():
-                recorder.trained.add(kind)
+                trained.add(kind)
             return super().forward(x)
 
     Reference.__name__ = Reference.__qualname__ = name
     return Reference
+
+
+class BackwardLog:
+    """Records the value of every scalar .backward() while active (the losses a loop backpropagates)."""
+
+    def __init__(self):
+        self.losses = []
+
+    def __enter__(self):
+        import torch
+
+        self.original = original = torch.Tensor.backward
+        losses = self.losses
+
+        def backward(tensor, *args, **kwargs):
+            if tensor.numel() == 1 and len(losses) < SERIES_CAP:
+                losses.append(float(tensor.detach()))
+            return original(tensor, *args, **kwargs)
+
+        torch.Tensor.backward = backward
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.Tensor.backward = self.original
+
+
+def rerun_training_cell(code, namespace, classes: dict, seed, train_dataset, test_dataset) -> dict:
+    """Run a training cell again in a copy of `namespace`, with the reference network in place of each
+    class in `classes` {name: kind} and the given datasets: {kind: training record}. For checks run in
+    the student's own kernel (cells.py); the sandbox runner does the same over the whole notebook."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from mnistlab.check.reference import one_thread
+
+    namespace, trained = dict(namespace), set()
+    for name, kind in classes.items():
+        namespace[name] = reference_class(kind, name, seed, trained)
+    namespace.update(train_dataset=train_dataset, test_dataset=test_dataset)
+    before = namespace.get("train_loss")
+    old_stdout, sys.stdout = sys.stdout, CappedText()
+    try:
+        with one_thread(), BackwardLog() as log:
+            exec(compile(TransformerManager().transform_cell(code), "<training cell>", "exec"), namespace)
+    finally:
+        sys.stdout = old_stdout
+    records = {}
+    training_record(records, 0, namespace, before, None, trained, log.losses)
+    return records
 
 
 def find_classes(namespace, recorder):
@@ -153,7 +203,7 @@ def find_classes(namespace, recorder):
         recorder.evidence["classes"][kind] = record
         recorder.student_classes[kind] = value
         if recorder.plan["mode"] == "subset":
-            namespace[name] = reference_class(kind, name, recorder)
+            namespace[name] = reference_class(kind, name, recorder.plan["seed"], recorder.trained)
 
 
 def training_hints(namespace):
@@ -217,21 +267,22 @@ def run_cells(plan, recorder, namespace, shell):
             cell["figures"] = []
         recorder.evidence["cells"].append(cell)
         if recorder.backward_losses or recorder.trained:
-            record_training(index, namespace, before, before_len, recorder)
+            training_record(recorder.evidence["training"], index, namespace, before, before_len,
+                            recorder.trained, recorder.backward_losses)
         find_classes(namespace, recorder)
         recorder.write()
 
 
-def record_training(index, namespace, before, before_len, recorder):
+def training_record(records, index, namespace, before, before_len, trained, backward_losses):
+    """The losses of a training cell (its train_loss list if it filled one, else what .backward() saw)."""
     listed = namespace.get("train_loss")
     changed = listed is not before or (isinstance(listed, list) and len(listed) != before_len)
     losses = series(listed) if changed and listed is not None else None
-    kinds = sorted(recorder.trained) or ["unknown"]
-    for kind in kinds:
-        recorder.evidence["training"][kind] = {
-            "cell": index, "losses": losses if losses else series(recorder.backward_losses),
+    for kind in sorted(trained) or ["unknown"]:
+        records[kind] = {
+            "cell": index, "losses": losses if losses else series(backward_losses),
             "losses_from": "train_loss" if losses else "backward",
-            "backward_calls": len(recorder.backward_losses), **training_hints(namespace)}
+            "backward_calls": len(backward_losses), **training_hints(namespace)}
 
 
 def with_alarm(seconds, fn, *args):
@@ -293,14 +344,8 @@ def main(check_dir: str):
 
     torch.set_num_threads(1)
     recorder = Recorder(plan, check_dir)
-    original_backward = torch.Tensor.backward
-
-    def backward(self, *args, **kwargs):
-        if self.numel() == 1 and len(recorder.backward_losses) < SERIES_CAP:
-            recorder.backward_losses.append(float(self.detach()))
-        return original_backward(self, *args, **kwargs)
-
-    torch.Tensor.backward = backward
+    log = BackwardLog().__enter__()  # for the whole run: the process ends after the evidence
+    recorder.backward_losses = log.losses
     if plan["mode"] == "subset":
         patch_mnist(plan)
     signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(CellTimeout()))

@@ -106,16 +106,29 @@ def read_tensor(path: Path) -> torch.Tensor | None:
     return value.float() if isinstance(value, torch.Tensor) and value.is_floating_point() else None
 
 
-class Inputs:
-    """What the check chooses when it starts, so no notebook can know it in advance."""
+class TrainingInputs:
+    """The seed and the training subset, chosen when the check starts so no notebook knows them."""
 
-    def __init__(self, data_root: Path, check_dir: Path):
-        self.seed = secrets.randbelow(2**31)
-        generator = torch.Generator().manual_seed(secrets.randbelow(2**62))
-        self.train_indices = torch.randperm(60000, generator=generator)[:SUBSET_SIZE].tolist()
-        self.image_indices = torch.randperm(10000, generator=generator)[:FORWARD_IMAGES].tolist()
+    def __init__(self, data_root: Path, seed: int | None = None):
+        self.seed = secrets.randbelow(2**31) if seed is None else seed
+        self.generator = torch.Generator().manual_seed(secrets.randbelow(2**62))
+        self.train_indices = torch.randperm(60000, generator=self.generator)[:SUBSET_SIZE].tolist()
         self.train_dataset = trimmed_mnist(data_root, self.train_indices)
         self.test_dataset = trimmed_mnist(data_root, train=False)
+
+
+def training_inputs(data_dir=None, seed: int | None = None) -> TrainingInputs:
+    from mnistlab.data import ensure_mnist
+
+    return TrainingInputs(ensure_mnist(data_dir).root, seed)
+
+
+class Inputs(TrainingInputs):
+    """Also the weights and images of the forward checks, saved for the sandbox to read."""
+
+    def __init__(self, data_root: Path, check_dir: Path):
+        super().__init__(data_root)
+        self.image_indices = torch.randperm(10000, generator=self.generator)[:FORWARD_IMAGES].tolist()
         self.images = torch.stack([self.test_dataset[i][0] for i in self.image_indices])
         self.forward_states = {}
         for kind in ("mlp", "cnn"):
@@ -276,7 +289,8 @@ def judge(evidence, inputs: Inputs, weights, outputs, notebook, trained, data_ro
         record = evidence["training"].get(kind)
         record = {**record, "subset_size": SUBSET_SIZE} if isinstance(record, dict) else None
         result.append(items.training(kind, record, inputs.references[kind],
-                                     lambda kind=kind, record=record: diagnose(kind, record, inputs, t), rubric, t))
+                                     lambda kind=kind, record=record: diagnose_losses(
+                                         kind, record, inputs, inputs.references[kind], t), rubric, t))
     for kind in ("mlp", "cnn"):
         network, problem = weights[kind]
         structure = (classes.get(kind) or {}).get("structure") or {}
@@ -310,12 +324,11 @@ def _test_tensors(inputs: Inputs):
 REPLAY_STEPS = 30  # a catalogued mistake must reproduce this many of the student's first losses exactly
 
 
-def diagnose(kind: str, record: dict, inputs: Inputs, t):
+def diagnose_losses(kind: str, record: dict, inputs: TrainingInputs, reference: list[float], t):
     """(the catalogued mistake that reproduces the student's losses, None, None), or (None, first differing
     step, by how much)."""
     _ = t.gettext
     losses = [float(v) for v in record.get("losses") or []]
-    reference = inputs.references[kind]
     step = first_difference(losses, reference)
     if step is not None and step >= min(len(losses), len(reference)):
         return None, step, 0.0
