@@ -302,6 +302,7 @@ def test_feedback_and_summary_escape_students_text(tmp_path, checker, rubric):
         html = page.read_text()
         assert "<script" not in html and "<b>" not in html
     assert "&lt;b&gt;Linear(784, 512)&lt;/b&gt; &amp; is not" in pages[1].read_text()
+    assert "a note &lt;i&gt;" in pages[1].read_text()  # an item's note for a person (the analysis text, say)
     md = next((out / "feedback").glob("*.md")).read_text()
     assert "<b>" not in md and r"\<b\>Linear\(784, 512\)\</b\>" in md
 

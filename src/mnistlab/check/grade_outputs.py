@@ -176,6 +176,7 @@ def summary_context(rows, rubric, lang: str) -> dict:
 def feedback_context(row, lang: str) -> dict:
     t = texts(lang)
     result = row.result
+    notes = row.evidence.get("notes") or {}
     accuracies = [{"network": NETWORKS[n], "value": t.percent(v["value"]), "printed": v["source"] == "printed"}
                   for n, v in row.evidence.get("accuracy", {}).items() if n in NETWORKS]
     return {
@@ -187,8 +188,9 @@ def feedback_context(row, lang: str) -> dict:
         "reason": result.get("reason", ""),
         "points": points_text(result["points"]),
         "max_points": points_text(result["max_points"]),
-        "items": [{**i, "points": points_text(i["points"]), "max_points": points_text(i["max_points"])}
-                  for i in result.get("items", [])],
+        "items": [{**i, "points": points_text(i["points"]), "max_points": points_text(i["max_points"]),
+                   "notes": notes.get("items", {}).get(i["id"], [])} for i in result.get("items", [])],
+        "notes": notes.get("check", []),
         "accuracies": accuracies,
     }
 
