@@ -6,6 +6,10 @@ answers from the notebook's text (the real checker's verdicts are tested in test
 import csv
 import io
 import json
+import os
+import socket
+import threading
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -50,6 +54,31 @@ def checker(monkeypatch):
     fake = FakeChecker()
     monkeypatch.setattr("mnistlab.check.check_notebook", fake, raising=False)
     return fake
+
+
+@pytest.fixture
+def listener():
+    """A TCP listener on loopback that records whether anyone connected: (port, event)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    reached, stop = threading.Event(), threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                server.accept()[0].close()
+                reached.set()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], reached
+    stop.set()
+    thread.join()
+    server.close()
 
 
 @pytest.fixture
@@ -210,6 +239,13 @@ def test_a_rerun_checks_only_what_changed(tmp_path, checker, rubric):
     assert third[1].result["points"] == 5
 
 
+def test_an_out_folder_inside_the_class_folder_is_not_a_student(tmp_path, checker, rubric):
+    root = moodle_class(tmp_path / "class")
+    grade([root], root / "grades", options(rubric))
+    again = grade([root], root / "grades", options(rubric))
+    assert [r.result["submission"] for r in again] == ["Ana López_1001", "Bruno Díaz_1002", "Carla Ruiz_1003"]
+
+
 def test_a_failing_submission_gets_its_row_and_never_stops_the_batch(tmp_path, checker, rubric):
     root = tmp_path / "class"
     notebook(root / "a_1_assignsubmission_file_" / "p.ipynb", GOOD)
@@ -349,3 +385,48 @@ def test_the_cli_grades_and_reports_bad_flags_in_one_line(tmp_path, checker, rub
     result = invoke("grade", tmp_path / "p.ipynb", "--out", tmp_path / "out2", "--rubric", bad, "--no-sandbox")
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "not a readable TOML rubric" in result.output
     assert not (tmp_path / "out2").exists()
+
+
+# --- a real class, hostile students included (the real checker, sandboxed) -------------------------------
+
+@pytest.mark.slow
+def test_a_class_with_hostile_submissions_gets_its_verdicts_and_nothing_escapes(tmp_path, mnist_root, listener):
+    """Each hostile submission gets the verdict HOSTILE_EXPECTED names, item by item, in one batch with
+    --jobs 2; the listener is never reached, nothing is written outside the sandbox, and neither the
+    other submission nor the grader's files are touched."""
+    import hostile_submissions as hostile
+    import submissions
+
+    port, reached = listener
+    root, out = tmp_path / "class", tmp_path / "out"
+    folder = lambda name: root / f"{name}_1_assignsubmission_file_"  # noqa: E731
+    solved = submissions.write(submissions.solved(), (folder("solved").mkdir(parents=True) or folder("solved")) / "p.ipynb")
+    before = solved.read_bytes()
+    grader_home = Path(os.environ["HOME"])
+    grader_home.mkdir(parents=True, exist_ok=True)
+    out.mkdir()
+    (out / ".mnistlab-grade" / "cache").mkdir(parents=True)  # as a first run leaves it
+    tag = uuid.uuid4().hex[:8]
+    targets = [str(solved), str(out / "results.json"), str(out / ".mnistlab-grade" / "cache" / "forged.json")]
+    variants = {"intruder": hostile.intruder(port, str(grader_home), targets, tag), "forger": hostile.forger(),
+                "deaf_loop": hostile.deaf_loop(), "fork_bomb": hostile.fork_bomb(), "memory_hog": hostile.memory_hog()}
+    for name, notebook in variants.items():
+        folder(name).mkdir()
+        submissions.write(notebook, folder(name) / "p.ipynb")
+    folder("not_a_notebook").mkdir()
+    (folder("not_a_notebook") / "p.ipynb").write_text("print('hola')\n")
+
+    rows = grade([root], out, GradeOptions(jobs=2, timeout_s=240, lang="en", data_dir=mnist_root))
+    verdicts = {r.result["submission"].removesuffix("_1"): r.result for r in rows}
+    assert sorted(verdicts) == sorted([*hostile.HOSTILE_EXPECTED, "solved"])
+    for name, (status, expected) in {**hostile.HOSTILE_EXPECTED, "solved": hostile.HOSTILE_EXPECTED["intruder"]}.items():
+        got = {item["id"]: item["passed"] for item in verdicts[name]["items"]}
+        assert (verdicts[name]["status"], got) == (status, expected), (name, verdicts[name])
+    assert "not a notebook" in verdicts["not_a_notebook"]["reason"] or "JSON" in verdicts["not_a_notebook"]["reason"]
+    assert not reached.is_set()
+    assert solved.read_bytes() == before
+    assert not (out / ".mnistlab-grade" / "cache" / "forged.json").exists()
+    assert not list(grader_home.glob("robado*")) and not Path(f"/tmp/robado-{tag}.txt").exists()
+    assert "manipulado" not in (out / "results.json").read_text()
+    summary = (out / "summary.html").read_text()
+    assert summary.count("feedback/") == 7

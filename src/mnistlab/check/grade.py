@@ -140,7 +140,7 @@ def grade(paths: list[Path], out: Path, options: GradeOptions, progress: bool = 
     stale = fingerprint(options)
     with tempfile.TemporaryDirectory(prefix="mnistlab-grade-") as work:
         work = Path(work)
-        submissions = grade_inputs.collect(paths, work / "given")
+        submissions = grade_inputs.collect(paths, work / "given", exclude=out)
         if not submissions:
             raise MnistlabError("no submissions found in " + ", ".join(map(str, paths)) +
                                 "; pass notebooks, folders of them or an LMS zip")

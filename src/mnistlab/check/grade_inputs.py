@@ -49,8 +49,9 @@ def student_key(file_name: str) -> tuple[str | None, str]:
     return None, file_name
 
 
-def collect(paths: list[Path], work: Path) -> list[Submission]:
-    """The submissions in `paths` (notebooks, other files, folders, zips); zips are unpacked under `work`."""
+def collect(paths: list[Path], work: Path, exclude: Path | None = None) -> list[Submission]:
+    """The submissions in `paths` (notebooks, other files, folders, zips); zips are unpacked under `work`.
+    `exclude` (grade's own --out, when it lies inside a class folder) is never taken for a submission."""
     submissions = []
     for number, path in enumerate(map(Path, paths)):
         if not path.exists():
@@ -61,6 +62,8 @@ def collect(paths: list[Path], work: Path) -> list[Submission]:
             submissions += from_folder(unzip(path, work / f"zip-{number}"), origin=path)
         else:
             submissions += from_files(path.parent, [path], single=True)
+    if exclude is not None:
+        submissions = [s for s in submissions if Path(s.origin).resolve() != Path(exclude).resolve()]
     return unique_names(submissions)
 
 
