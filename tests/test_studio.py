@@ -102,6 +102,24 @@ def test_architecture_explains_sizes_and_parameters(client):
     assert mlp["fc1"]["parameters"]["total"] == 784 * 512 + 512 and mlp["fc1"]["working"] == "784 → 512"
 
 
+def test_architecture_and_info_say_what_each_layer_and_network_is():
+    """The page reads layer roles and display names from the server instead of knowing them."""
+    from mnistlab.models import DISPLAY_NAMES, MODELS, create_model
+
+    app = create_app(models={"cnn": create_model("cnn")})
+    test_client = TestClient(app)
+    roles = {name: [(row["name"], row["role"]) for row in network["layers"]]
+             for name, network in test_client.get("/api/architecture").json().items()}
+    assert roles["cnn"] == [("input", "input"), ("conv1", "conv"), ("pool1", "pool"), ("conv2", "conv"),
+                            ("pool2", "pool"), ("flatten", "flatten"), ("fc1", "hidden"), ("fc2", "hidden"),
+                            ("fc3", "logits")]
+    mlp = create_app(models={"mlp": create_model("mlp")})
+    assert [row["role"] for row in TestClient(mlp).get("/api/architecture").json()["mlp"]["layers"]] == \
+        ["input", "hidden", "hidden", "logits"]
+    info = test_client.get("/api/info").json()
+    assert info["models"] == [{"name": name, "display_name": DISPLAY_NAMES[name]} for name in MODELS]
+
+
 def test_strings_in_both_languages(quick_runs, client):
     english = client.get("/api/strings?lang=en").json()
     spanish = client.get("/api/strings?lang=es").json()

@@ -22,7 +22,7 @@ from pathlib import Path
 from mnistlab import runs
 from mnistlab.errors import MnistlabError
 from mnistlab.plots import RUNNING_AVERAGE
-from mnistlab.train import MAX_SEED, TrainConfig
+from mnistlab.train import MAX_SEED, TRAIN_IMAGES, TrainConfig
 
 SETTINGS = ("model", "recipe", "epochs", "seed", "max_steps")  # what the page may choose
 MAX_EPOCHS = 100
@@ -58,7 +58,16 @@ def config_from(settings) -> TrainConfig:
         raise MnistlabError(f'"epochs" must be at most {MAX_EPOCHS} (got {settings["epochs"]})')
     if not 0 <= settings.get("seed", 0) <= MAX_SEED:  # the same range as `mnistlab train --seed`
         raise MnistlabError(f'"seed" must be between 0 and {MAX_SEED} (got {settings["seed"]})')
-    return TrainConfig(**{name: value for name, value in settings.items() if value is not None})
+    config = TrainConfig(**{name: value for name, value in settings.items() if value is not None})
+    if settings.get("epochs") is None and config.max_steps is not None:
+        # A step cap with the recipe's epochs would stop at their end (the tuned CNN's one epoch is 938
+        # steps): with no epochs chosen, as many epochs as the cap needs.
+        steps_per_epoch = -(-(config.train_size or TRAIN_IMAGES) // config.batch_size)
+        config.epochs = max(config.epochs, -(-config.max_steps // steps_per_epoch))
+        if config.epochs > MAX_EPOCHS:
+            raise MnistlabError(f'"max_steps" must be at most {MAX_EPOCHS * steps_per_epoch} '
+                                f"({MAX_EPOCHS} epochs; got {config.max_steps})")
+    return config
 
 
 @dataclass
