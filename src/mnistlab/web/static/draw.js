@@ -65,7 +65,7 @@ export function createPad(pad, onChange) {
   pad.addEventListener("pointerdown", (event) => {
     if (!event.isPrimary || drawing !== null) return;  // a second finger neither draws nor scrolls
     event.preventDefault();
-    pad.setPointerCapture(event.pointerId);
+    try { pad.setPointerCapture(event.pointerId); } catch { /* a synthetic event's pointer: nothing to capture */ }
     drawing = event.pointerId;
     strokes.push([point(event)]);
     render();

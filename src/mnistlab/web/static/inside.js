@@ -22,10 +22,12 @@ function ramp(x) {
   return RAMP[i].map((c, k) => Math.round(c + f * (RAMP[i + 1][k] - c)));
 }
 
-// Dark text on a light colour, light text on a dark one (relative luminance, WCAG's weights).
+// The text colour that reads best on a cell of colour [r, g, b]: dark ink or white, whichever has the
+// higher contrast (WCAG's relative luminance; the page's ink #1f2430 is about 0.017).
 function inkFor([r, g, b]) {
   const linear = (c) => { const s = c / 255; return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
-  return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b) > 0.18 ? "dark" : "light";
+  const luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  return (luminance + 0.05) / (0.017 + 0.05) > 1.05 / (luminance + 0.05) ? "dark" : "light";
 }
 
 function paint(canvas, values, offset, count, low, high, color = ramp) {

@@ -74,18 +74,13 @@ onLanguageChange(() => {
   if (!padNote.hidden) showPadNote();
 });
 
-// The networks, tried again every few seconds until the server answers; the training panel does not
-// wait for them.
-async function loadUntilLoaded() {
+// `load()` tried again every few seconds until the server answers, the status line saying so.
+async function untilLoaded(load) {
   for (;;) {
     try {
-      say("loading");
-      const info = await loadNetworks();
-      say("ready");
-      return info;
+      return await load();
     } catch (err) {
-      say(() => `${errorText(err)} ${t("retrying", { seconds: RETRY_SECONDS })}`, {},
-          { error: true, detail: err.message });
+      say(() => `${errorText(err)} ${t("retrying", { seconds: RETRY_SECONDS })}`, {}, { error: true, detail: err.message });
       await new Promise((resolve) => setTimeout(resolve, RETRY_SECONDS * 1000));
     }
   }
@@ -98,9 +93,10 @@ async function start() {
     say.error(err);  // the texts themselves failed: the keys show, and the page still tries the rest
   }
   setupSwitch();
-  const trainingPanel = setupTraining(loadNetworks).catch((err) => say.error(err));
-  await loadUntilLoaded();
-  await trainingPanel;
+  say("loading");
+  const info = await untilLoaded(loadNetworks);
+  await untilLoaded(() => setupTraining(info, loadNetworks));
+  if (!pad.hasInk()) say("ready");
 }
 
 start();

@@ -3,7 +3,7 @@
 // images/s and the test accuracy after each epoch.
 
 import uPlot from "./vendor/uPlot.esm.js";
-import { followTraining, getInfo, getTraining, startTraining, stopTraining } from "./api.js";
+import { followTraining, getTraining, startTraining, stopTraining } from "./api.js";
 import { number, percent, statusLine, t } from "./i18n.js";
 import { sourceName } from "./answers.js";
 
@@ -196,12 +196,12 @@ export function relabelTraining() {
   }
 }
 
-// `finished(doneData)` runs when a job ends well; it answers whether the page now uses the new run
+// `info`: /api/info (the networks one may train). `finished(doneData)` runs when a job ends well; it answers whether the page now uses the new run
 // (else the page offers it).
-export async function setupTraining(finished) {
+export async function setupTraining(info, finished) {
   onFinished = finished;
   results.hidden = true;
-  const [state, info] = await Promise.all([getTraining(), getInfo()]);
+  const state = await getTraining();
   displayNames = Object.fromEntries(info.models.map((model) => [model.name, model.display_name]));
   fillNetworks(info.models);
   if (!state.allowed) {
