@@ -34,6 +34,15 @@ STRINGS = {
     "sure": _("{percent} sure"),
     "on_test_set": _("{percent} on the test set"),
     "not_loaded": _("{network} is not loaded: there is no finished run of it yet. Train one below."),
+    # run picker
+    "picker": _("What each network answers with"),
+    "picker_hint": _("Every finished run and .pth file there is to choose from; the choice is kept when the "
+                     "server restarts."),
+    "picker_run": _("{run} ({percent} on the test set, {steps} steps)"),
+    "picker_file": _("{file} (a .pth file)"),
+    "picker_none": _("nothing yet"),
+    "picker_serving": _("Answers with {source}"),
+    "use_run": _("Use this run"),
     # inside view
     "inside": _("Inside the networks"),
     "inside_hint": _("Every layer's output for your drawing, in the order the network computes it. "

@@ -85,3 +85,9 @@ export function followTraining(eventsUrl, handlers) {
   };
   return source;
 }
+
+// The run picker: what each network can answer with ({runs, serving, offered}), and choosing one.
+export const getRuns = () => request("/api/runs");
+export const useRun = (network, run) => request("/api/use", {
+  method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ network, run }),
+});

@@ -2,10 +2,11 @@
 // change of the drawing), the training panel and the language switch.
 
 import { getArchitecture, getInfo, inside } from "./api.js";
-import { buildPanels, relabel, show, showEmpty } from "./answers.js";
+import { buildPanels, relabel, show, showEmpty, sourceName } from "./answers.js";
 import { createPad } from "./draw.js";
 import { errorText, fillText, loadLanguage, onLanguageChange, setupSwitch, statusLine, t } from "./i18n.js";
 import { buildInside, clearInside, relabelInside, showFilters, showInside } from "./inside.js";
+import { refreshPicker, relabelPicker, setupPicker, use } from "./picker.js";
 import { relabelTraining, setupTraining } from "./train.js";
 
 const RETRY_SECONDS = 3;  // a failed first load is tried again after this long
@@ -67,7 +68,17 @@ async function loadNetworks() {
   return info;
 }
 
+// A training from the page ended: whether the page now answers with its run (the server serves a new
+// run at once only where its network had none; otherwise the picker offers it). Without a picker on the
+// server, the server has switched to it.
+async function trained(done) {
+  const info = await loadNetworks();
+  const runs = await refreshPicker(info);
+  return !runs || Object.values(runs.serving).includes(sourceName(done.run));
+}
+
 onLanguageChange(() => {
+  relabelPicker();
   relabel();
   relabelInside();
   relabelTraining();
@@ -95,7 +106,8 @@ async function start() {
   setupSwitch();
   say("loading");
   const info = await untilLoaded(loadNetworks);
-  await untilLoaded(() => setupTraining(info, loadNetworks));
+  await untilLoaded(() => setupPicker(info, loadNetworks));
+  await untilLoaded(() => setupTraining(info, { trained, use }));
   if (!pad.hasInk()) say("ready");
 }
 

@@ -21,6 +21,7 @@ const message = document.getElementById("train-message");
 const epochRows = document.querySelector("#train-epochs tbody");
 const results = document.querySelector(".train-results");  // hidden until a job starts
 const chartBox = document.getElementById("train-chart");
+const useButton = document.getElementById("train-use");  // "Use this run", after a training the page offers
 
 const say = statusLine(message);
 let chart = null;
@@ -29,18 +30,24 @@ let job = null;             // the job this page follows
 let source = null;
 let speeds = [];            // [{images, seconds}] of recent step events
 let displayNames = {};      // registry name -> display name, from /api/info
-let onFinished = () => {};
+let onFinished = { trained: async () => true, use: async () => {} };
 
-// Axis numbers in the page's language (uPlot would use the browser's).
-const axisNumbers = (digits) => (u, splits) => splits.map((v) => (v == null ? "" : number(v, digits(v))));
+// Axis numbers in the page's language (uPlot would use the browser's), with the decimals the ticks'
+// spacing needs.
+function axisNumbers(u, splits) {
+  const spacing = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
+  const digits = Math.min(4, Math.max(0, -Math.floor(Math.log10(spacing || 1) + 1e-9)));
+  return splits.map((v) => (v == null ? "" : number(v, digits)));
+}
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
 
 function makeChart() {
   chartBox.replaceChildren();
   chart = new uPlot({
     width: Math.max(200, chartBox.clientWidth), height: CHART_HEIGHT,
     scales: { x: { time: false } },
-    axes: [{ label: t("chart_step"), values: axisNumbers(() => 0) },
-           { label: t("chart_loss_axis"), values: axisNumbers((v) => (Math.abs(v) < 1 && v !== 0 ? 2 : 1)) }],
+    axes: [{ label: t("chart_step"), values: axisNumbers, incrs: WHOLE_STEPS },
+           { label: t("chart_loss_axis"), values: axisNumbers }],
     series: [
       { label: t("chart_step") },
       { label: t("chart_loss"), stroke: "rgba(47, 111, 222, 0.35)", width: 1 },
@@ -93,6 +100,7 @@ function reset() {
   stepsText.textContent = "";
   speedText.textContent = "";
   delete message.dataset.run;
+  useButton.hidden = true;
   makeChart();
 }
 
@@ -151,7 +159,21 @@ const handlers = {
     setRunning(false);
     message.dataset.run = data.run;
     const values = { percent: percent(data.test_accuracy, 2), run: sourceName(data.run) };
-    say(await onFinished(data) ? "training_done" : "training_done_offer", values);
+    const used = await onFinished.trained(data);
+    say(used ? "training_done" : "training_done_offer", values);
+    useButton.hidden = used;
+    useButton.onclick = async () => {
+      useButton.disabled = true;
+      try {
+        await onFinished.use(job.settings?.model ?? data.model, values.run);
+        useButton.hidden = true;
+        say("training_done", values);
+      } catch (err) {
+        say.error(err);
+      } finally {
+        useButton.disabled = false;
+      }
+    };
   },
   failed(data) {
     setRunning(false);
@@ -196,8 +218,9 @@ export function relabelTraining() {
   }
 }
 
-// `info`: /api/info (the networks one may train). `finished(doneData)` runs when a job ends well; it answers whether the page now uses the new run
-// (else the page offers it).
+// `info`: /api/info (the networks one may train). When a job ends well, `finished.trained(doneData)`
+// answers whether the page now uses its run; if not, the page offers it and `finished.use(network, run)`
+// takes it.
 export async function setupTraining(info, finished) {
   onFinished = finished;
   results.hidden = true;
