@@ -201,6 +201,30 @@ def test_a_failed_load_is_tried_again_and_the_training_panel_still_works(quick_r
         page.close()
 
 
+def test_images_per_second_is_smoothed_and_chart_numbers_follow_the_language(quick_runs, browser):
+    with running(create_app(runs_dir=quick_runs)) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+        page.goto(url)
+        expect(page.locator("#status")).to_have_text("Draw a digit.", timeout=20_000)
+        # Step events as a loaded machine sent them: 18, 103-1,769 and 14,320 images/s within one run.
+        events = [(64, 18), (640, 103), (640, 1769), (6400, 14320), (1280, 1500), (1280, 1700), (1280, 1600)]
+        rates = page.evaluate("""async events => {
+            const { Throughput } = await import('/static/train.js');
+            const speed = new Throughput(3);
+            return events.map(([images, rate]) => speed.add(images, rate)); }""", events)
+        assert rates[0] == pytest.approx(18)
+        # the last 3 s: the three last events (2.4 s), the 14,320 one (0.45 s) and the 1,769 one (0.36 s)
+        window = events[2:]
+        assert rates[-1] == pytest.approx(sum(i for i, _ in window) / sum(i / r for i, r in window))
+        assert 1500 < rates[-1] < 14320
+        ticks = "import('/static/train.js').then(m => m.axisNumbers(null, [0, 0.5, 1]).concat(m.axisNumbers(null, [0, 10000])))"
+        assert page.evaluate(ticks) == ["0.0", "0.5", "1.0", "0", "10,000"]
+        page.click(".lang-switch [data-lang=es]")
+        expect(page.locator("#clear")).to_have_text("Borrar")
+        assert page.evaluate(ticks) == ["0,0", "0,5", "1,0", "0", "10.000"]
+        page.close()
+
+
 @pytest.mark.slow
 def test_a_reload_mid_training_shows_its_settings_and_stop_says_it_stopped(quick_runs, tmp_path, browser,
                                                                            artifacts, mnist_root):
@@ -229,6 +253,12 @@ def test_a_reload_mid_training_shows_its_settings_and_stop_says_it_stopped(quick
         expect(page.locator("#train-stop")).to_be_enabled()
         job_run = json.loads(page.evaluate("fetch('/api/train').then(r => r.text())"))["job"]["run"]
 
+        page.route("**/api/train/*", lambda route: route.fulfill(status=503, body="busy")
+                   if route.request.method == "DELETE" else route.continue_())
+        page.click("#train-stop")  # a failed Stop says so and can be tried again
+        expect(page.locator("#train-message")).to_have_class("error")
+        expect(page.locator("#train-stop")).to_be_enabled()
+        page.unroute("**/api/train/*")
         page.click("#train-stop")
         message = page.locator("#train-message")
         expect(message).to_have_text("Stopped. The unfinished run was removed.", timeout=30_000)

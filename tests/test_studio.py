@@ -102,6 +102,20 @@ def test_architecture_explains_sizes_and_parameters(client):
     assert mlp["fc1"]["parameters"]["total"] == 784 * 512 + 512 and mlp["fc1"]["working"] == "784 → 512"
 
 
+def test_the_page_asks_the_server_what_exists():
+    """No display names, layer names or sizes in the page's code: it reads them from /api/info and
+    /api/architecture; and no HTML is built from interpolated text."""
+    from mnistlab.models import DISPLAY_NAMES
+    from mnistlab.web.app import STATIC
+
+    for path in [*STATIC.glob("*.js"), STATIC / "index.html"]:
+        code = path.read_text()
+        for name in DISPLAY_NAMES.values():
+            assert name not in code, (path.name, name)
+        assert not re.search(r'"fc3"|=== 10\b|"conv[12]"', code), path.name
+        assert "innerHTML" not in code and "insertAdjacentHTML" not in code, path.name
+
+
 def test_architecture_and_info_say_what_each_layer_and_network_is():
     """The page reads layer roles and display names from the server instead of knowing them."""
     from mnistlab.models import DISPLAY_NAMES, MODELS, create_model
@@ -247,7 +261,7 @@ def test_the_page_is_es_modules_served_as_they_are(client):
     from mnistlab.web.app import STATIC
 
     modules = sorted(path.name for path in STATIC.glob("*.js"))
-    assert modules == ["answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "main.js", "train.js"]
+    assert modules == ["answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "main.js", "picker.js", "train.js"]
     for name in modules:
         imports = re.findall(r'^import .* from "([^"]+)";$', (STATIC / name).read_text(), re.MULTILINE)
         assert all(path.startswith("./") for path in imports), (name, imports)  # nothing from elsewhere

@@ -28,13 +28,13 @@ let chart = null;
 let series = [[], [], []];  // steps, loss per step, running average
 let job = null;             // the job this page follows
 let source = null;
-let speeds = [];            // [{images, seconds}] of recent step events
+let speed = null;           // images/s over the last seconds: a Throughput, made by reset()
 let displayNames = {};      // registry name -> display name, from /api/info
 let onFinished = { trained: async () => true, use: async () => {} };
 
 // Axis numbers in the page's language (uPlot would use the browser's), with the decimals the ticks'
 // spacing needs.
-function axisNumbers(u, splits) {
+export function axisNumbers(u, splits) {
   const spacing = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
   const digits = Math.min(4, Math.max(0, -Math.floor(Math.log10(spacing || 1) + 1e-9)));
   return splits.map((v) => (v == null ? "" : number(v, digits)));
@@ -94,7 +94,7 @@ function reset() {
   results.hidden = false;
   status.hidden = false;
   series = [[], [], []];
-  speeds = [];
+  speed = new Throughput();
   epochRows.replaceChildren();
   progress.value = 0;
   stepsText.textContent = "";
@@ -104,16 +104,20 @@ function reset() {
   makeChart();
 }
 
-// Images per second over the last SPEED_WINDOW_SECONDS of step events (each alone jumps around:
-// the first one includes the start, and events come every 0.1 s).
-function smoothedSpeed(data, batchSize) {
-  const images = data.points.length * batchSize;
-  speeds.push({ images, seconds: images / Math.max(data.images_per_second, 1e-9) });
-  let seconds = 0;
-  let kept = 0;
-  for (let i = speeds.length - 1; i >= 0 && seconds < SPEED_WINDOW_SECONDS; i--, kept++) seconds += speeds[i].seconds;
-  speeds = speeds.slice(-kept);
-  return speeds.reduce((sum, s) => sum + s.images, 0) / seconds;
+// Images per second over the last `window` seconds of step events (each alone jumps around: the
+// first one includes the start, and events come every 0.1 s from a process sharing the CPU).
+export class Throughput {
+  constructor(window = SPEED_WINDOW_SECONDS) { this.window = window; this.recent = []; }
+
+  // One step event: `images` trained at `rate` images/s; answers the mean rate over the window.
+  add(images, rate) {
+    this.recent.push({ images, seconds: images / Math.max(rate, 1e-9) });
+    let seconds = 0;
+    let kept = 0;
+    for (let i = this.recent.length - 1; i >= 0 && seconds < this.window; i--, kept++) seconds += this.recent[i].seconds;
+    this.recent = this.recent.slice(-kept);
+    return this.recent.reduce((sum, event) => sum + event.images, 0) / seconds;
+  }
 }
 
 const handlers = {
@@ -140,9 +144,9 @@ const handlers = {
     progress.max = data.total_steps;
     progress.value = data.step;
     stepsText.textContent = t("progress", { step: number(data.step), total: number(data.total_steps) });
-    const speed = smoothedSpeed(data, job.settings?.batch_size ?? 1);
-    speedText.dataset.rate = String(speed);
-    speedText.textContent = t("speed", { rate: number(speed) });
+    const rate = speed.add(data.points.length * (job.settings?.batch_size ?? 1), data.images_per_second);
+    speedText.dataset.rate = String(rate);
+    speedText.textContent = t("speed", { rate: number(rate) });
   },
   epoch(data) {
     const row = document.createElement("tr");
