@@ -4,6 +4,7 @@ proportion and a note; Clear and a failed load behave; training survives a reloa
 stopped; a typed seed reaches config.json exactly."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -15,6 +16,7 @@ from mnistlab.web.server import running
 
 pytestmark = pytest.mark.browser
 
+ERROR = re.compile(r"\berror\b")  # the class of a status line that reports an error
 LARGEST_SEED = str(2**64 - 1)  # above 2^53: Number() would send 18446744073709552000
 
 
@@ -191,9 +193,9 @@ def test_a_failed_load_is_tried_again_and_the_training_panel_still_works(quick_r
         page.route("**/api/info", fail_twice)
         page.goto(url)
         expect(page.locator("#status")).to_contain_text("Trying again in 3 s.", timeout=20_000)
-        expect(page.locator("#status")).to_have_class("error")
+        expect(page.locator("#status")).to_have_class(ERROR)
         expect(page.locator("#status")).to_have_text("Draw a digit.", timeout=20_000)
-        expect(page.locator("#status")).not_to_have_class("error")
+        expect(page.locator("#status")).not_to_have_class(ERROR)
         assert page.locator("#status").get_attribute("title") is None  # the error's tooltip went with it
         assert len(failures) == 2
         expect(page.locator("#train-form select[name=model] option")).to_have_count(2)
@@ -256,7 +258,7 @@ def test_a_reload_mid_training_shows_its_settings_and_stop_says_it_stopped(quick
         page.route("**/api/train/*", lambda route: route.fulfill(status=503, body="busy")
                    if route.request.method == "DELETE" else route.continue_())
         page.click("#train-stop")  # a failed Stop says so and can be tried again
-        expect(page.locator("#train-message")).to_have_class("error")
+        expect(page.locator("#train-message")).to_have_class(ERROR)
         expect(page.locator("#train-stop")).to_be_enabled()
         page.unroute("**/api/train/*")
         page.click("#train-stop")
@@ -264,7 +266,7 @@ def test_a_reload_mid_training_shows_its_settings_and_stop_says_it_stopped(quick
         expect(message).to_have_text("Stopped. The unfinished run was removed.", timeout=30_000)
         page.wait_for_timeout(1500)  # the stream's end must not turn it into a connection error
         expect(message).to_have_text("Stopped. The unfinished run was removed.")
-        expect(message).not_to_have_class("error")
+        expect(message).not_to_have_class(ERROR)
         expect(page.locator("#train-start")).to_be_enabled()
         assert not (runs / job_run.split("/")[-1]).exists()
         page.screenshot(path=str(artifacts / "studio-phone-stopped.png"), full_page=True)

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from mnistlab.config import ConfigError
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS
 from mnistlab.recipes import RECIPES
@@ -52,6 +53,9 @@ def command(*args, interrupted: str = "interrupted", **kwargs):
         def wrapper(*a, **kw):
             try:
                 return fn(*a, **kw)
+            except ConfigError as err:  # a setting: named as the flag that gave it
+                typer.echo(f"mnistlab: error: {err.as_flag()}", err=True)
+                raise typer.Exit(1) from None
             except MnistlabError as err:
                 typer.echo(f"mnistlab: error: {err}", err=True)
                 raise typer.Exit(1) from None
@@ -217,6 +221,44 @@ def summary(model: Annotated[ModelName, typer.Argument(help="Which network to de
     from mnistlab.report.render import summary_table
 
     typer.echo(summary_table(model.value, lang))
+
+
+@command()
+def check(
+    files: Annotated[list[Path], typer.Argument(metavar="NOTEBOOK.ipynb | MULTINN.pth CNN.pth",
+                                                help="A practice notebook, or the two weights files it saves.",
+                                                show_default=False)],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON (submission, status, points, max_points, items).")] = False,
+    lang: Annotated[Optional[str], typer.Option(help="Language of the messages: en or es (default: the locale's).", show_default=False)] = None,
+    full: Annotated[bool, typer.Option("--full", help="Also run the notebook unmodified (full training: minutes) and measure the networks it trains (default: training cells on a small subset only).")] = False,
+    data_dir: DataDir = None,
+    timeout: Annotated[float, typer.Option(help="Seconds the notebook may run in the sandbox.")] = 180,
+):
+    """Check a practice notebook item by item (architecture, forward, training loop, saved weights, ...).
+
+    Exit code 0: every item passes; 1: some item fails; 2: it could not be checked."""
+    from mnistlab.check import CheckError, check_notebook, check_weights
+    from mnistlab.check.report import checklist
+    from mnistlab.i18n import check_lang
+
+    lang = check_lang(lang) if lang else None
+    try:
+        if len(files) == 2 and all(f.suffix == ".pth" for f in files):
+            result = check_weights(files[0], files[1], lang=lang, data_dir=data_dir)
+        elif len(files) == 1:
+            result = check_notebook(files[0], lang=lang, full=full, data_dir=data_dir, timeout_s=timeout)
+        else:
+            raise CheckError("pass one notebook (.ipynb) or two weights files (multinn.pth cnn.pth)")
+    except CheckError as err:
+        typer.echo(f"mnistlab: cannot check: {err}", err=True)
+        raise typer.Exit(2) from None
+    if json_output:
+        import json
+
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(checklist(result, lang))
+    raise typer.Exit(result.exit_code())
 
 
 def main():
