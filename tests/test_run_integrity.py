@@ -133,8 +133,8 @@ DAMAGES = {
     "deep nesting": (text("metrics.json", "[" * 100_000 + "]" * 100_000), "nesting too deep"),
     "4,301 digits": (text("metrics.json", '{"overall_accuracy": ' + "9" * 4301 + "}"), "number too long"),
     "folder for metrics": (folder_for_metrics, "metrics.json cannot be read"),
-    "model a list": (edit("config.json", lambda c: c.update(model=["mlp"])), "'model' should be one of"),
-    "model a dict": (edit("config.json", lambda c: c.update(model={"mlp": 1})), "'model' should be one of"),
+    "model a list": (edit("config.json", lambda c: c.update(model=["mlp"])), "'model' must be one of"),
+    "model a dict": (edit("config.json", lambda c: c.update(model={"mlp": 1})), "'model' must be one of"),
     "NaN weights": (nan_weights, "fc2.bias holds NaN or infinite values"),
 }
 

@@ -1,11 +1,13 @@
 """The practice's two networks, with its attribute names so state_dict keys match its notebook,
-and a registry that the CLI, the tests and the web app all go through."""
+and a registry of what each network is (class, display name, colour, how sentences name it) that
+the CLI, the report, the tests and the web app all go through."""
 
 from __future__ import annotations
 
 import io
 import warnings
-from functools import lru_cache
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -19,6 +21,42 @@ from mnistlab.files import read_bytes
 MAX_WEIGHTS_BYTES = 64 << 20
 
 
+@dataclass(frozen=True)
+class NetworkEntry:
+    """Everything mnistlab knows about one network, in one place (timm's register_model)."""
+
+    name: str  # registry key, in flags, run folder names and JSON: "mlp"
+    cls: type[nn.Module]
+    display_name: str  # as the practice names it: "MultiLayerNN"
+    color: str  # the network's colour, the same in the page and in the report's figures
+    # "the CNN", "of the CNN", "to the CNN" in the language of `t` (an i18n.Texts): the forms the
+    # report's sentences need ("del MultiLayerNN", "a la CNN" in Spanish)
+    articles: Callable[[object], tuple[str, str, str]]
+    lesson: bool = True  # one of the practice's two networks, which `mnistlab run` trains and the report compares
+
+    def describe(self) -> dict:
+        """What a front end shows of the network, as JSON."""
+        return {"name": self.name, "display_name": self.display_name, "color": self.color}
+
+
+MODELS: dict[str, NetworkEntry] = {}  # in registration order: the order every table and page uses
+
+
+def register_model(name: str, display_name: str, color: str, articles, lesson: bool = True):
+    """Class decorator: add the network to MODELS under `name`."""
+
+    def register(cls):
+        if name in MODELS:
+            raise ValueError(f"a network called {name!r} is registered already")
+        MODELS[name] = NetworkEntry(name, cls, display_name, color, articles, lesson)
+        return cls
+
+    return register
+
+
+@register_model("mlp", display_name="MultiLayerNN", color="#2f6fde", articles=lambda t: (
+    t.pgettext("network", "the MultiLayerNN"), t.pgettext("network", "of the MultiLayerNN"),
+    t.pgettext("network", "to the MultiLayerNN")))
 class MultiLayerNN(nn.Module):
     """Multilayer perceptron: 784 → 512 → 512 → 10, ReLU after each hidden layer."""
 
@@ -38,6 +76,8 @@ class MultiLayerNN(nn.Module):
         return x
 
 
+@register_model("cnn", display_name="CNN", color="#e0712b", articles=lambda t: (
+    t.pgettext("network", "the CNN"), t.pgettext("network", "of the CNN"), t.pgettext("network", "to the CNN")))
 class CNN(nn.Module):
     """LeNet-5-style network: two conv+ReLU+maxpool stages, then 120 → 84 → 10."""
 
@@ -70,21 +110,21 @@ class CNN(nn.Module):
         return x
 
 
-MODELS = {"mlp": MultiLayerNN, "cnn": CNN}
-DISPLAY_NAMES = {"mlp": "MultiLayerNN", "cnn": "CNN"}
+def lesson_models() -> list[str]:
+    """The practice's networks, in registry order: what `mnistlab run` trains and the report compares."""
+    return [name for name, entry in MODELS.items() if entry.lesson]
 
 
 def create_model(name: str) -> nn.Module:
     if name not in MODELS:
         raise MnistlabError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[name]()
+    return MODELS[name].cls()
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@lru_cache(maxsize=None)
 def known_shapes() -> dict[str, set[tuple[int, ...]]]:
     """{state_dict key: the shapes it has in the registered networks}."""
     shapes: dict[str, set[tuple[int, ...]]] = {}
@@ -96,9 +136,8 @@ def known_shapes() -> dict[str, set[tuple[int, ...]]]:
 
 def read_state_dict(path) -> dict[str, torch.Tensor]:
     """The state_dict in `path`, loaded safely (checkpoints are untrusted input): a regular file of
-    at most MAX_WEIGHTS_BYTES, unpickled with weights_only, and every tensor's declared shape checked
-    against the networks before its values are looked at (a tensor of 10^12 elements can be a stride-0
-    view of one stored number: its file is small, touching it is not)."""
+    at most MAX_WEIGHTS_BYTES, unpickled with weights_only, the sizes its tensors declare checked
+    before any value is looked at. Any keys and shapes: `load_weights` matches them to a network."""
     try:
         raw = read_bytes(path, MAX_WEIGHTS_BYTES)
         with warnings.catch_warnings():  # torch warns about sparse tensors, refused below anyway
@@ -115,15 +154,14 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         state = state["model"]  # a checkpoint dict that wraps the state_dict
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MnistlabError(f"{path} does not hold a state_dict of tensors")
-    shapes = known_shapes()
-    for key, tensor in state.items():
-        if key not in shapes:
-            raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): it holds a tensor {key!r} that "
-                                f"neither has; point to a model.pth that `mnistlab train` or the practice wrote")
-        if tuple(tensor.shape) not in shapes[key]:
-            raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): {key} has shape "
-                                f"{list(tensor.shape)} ({tensor.numel():,} values); point to a model.pth that "
-                                f"`mnistlab train` or the practice wrote")
+    # Sizes are metadata: a 2.7 MB file may declare a 4 TB tensor (a stride-0 view of one stored
+    # number), and looking at its values would allocate it. What a capped file holds honestly, no more.
+    declared = {key: tensor.numel() * tensor.element_size() for key, tensor in state.items()}
+    if sum(declared.values()) > MAX_WEIGHTS_BYTES:
+        key = max(declared, key=declared.get)
+        raise MnistlabError(f"{path}: {key} declares {state[key].numel():,} values, more than a weights file of at "
+                            f"most {MAX_WEIGHTS_BYTES >> 20} MB holds; point to a model.pth that `mnistlab train` or "
+                            f"the practice wrote")
     for key, tensor in state.items():
         problem = tensor_problem(tensor)
         if problem:
@@ -154,6 +192,10 @@ def fits(name: str, state: dict) -> bool:
 def load_weights(path, model_name: str | None = None) -> tuple[str, nn.Module]:
     """(name, network) with the weights in `path`; the architecture is recognised if not given."""
     state = read_state_dict(path)
+    unknown = [key for key in state if key not in known_shapes()]
+    if unknown:
+        raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): it holds a tensor {unknown[0]!r} "
+                            f"that neither has; point to a model.pth that `mnistlab train` or the practice wrote")
     matches = [name for name in MODELS if fits(name, state)]
     if model_name is None:
         if not matches:

@@ -11,12 +11,16 @@ from pathlib import Path
 
 import torch
 
+from mnistlab.config import ConfigError, TrainConfig
 from mnistlab.errors import MnistlabError
 from mnistlab.files import atomic_write, foreign_entries, listing, read_json, write_json
 from mnistlab.models import MODELS
 
 SCHEMA_VERSION = 2  # 1: v0.1.0 (no schema_version field); 2: adds it. Fields are only ever added.
-RUN_FILES = ("config.json", "history.json", "model.pth", "metrics.json", "loss.png")  # all a run folder holds
+WEIGHTS = "model.pth"  # a run's weights, a plain state_dict
+# What config.json always holds (the rest has defaults): a run is trained again from these.
+CONFIG_REQUIRED = ("model", "recipe", "epochs", "lr", "batch_size", "seed")
+RUN_FILES = ("config.json", "history.json", WEIGHTS, "metrics.json", "loss.png")  # all a run folder holds
 MARKS = ("config.json", "history.json", "metrics.json")  # what only a run, finished or not, holds
 
 
@@ -25,7 +29,7 @@ def run_dir_name(model: str, recipe: str, seed: int) -> str:
 
 
 def remake_command(model: str | None, path: Path) -> str:
-    name = model if _model(model) else "mlp|cnn"
+    name = model if _model(model) else "|".join(MODELS)
     try:
         real, here = Path(path).resolve(), Path.cwd().resolve()
     except (OSError, RuntimeError):
@@ -104,23 +108,20 @@ def from_json(cls, data: dict, path: Path, make: str):
     return cls(**values)
 
 
+def config_from_json(data: dict, path: Path, make: str) -> TrainConfig:
+    """config.json as the TrainConfig that made the run, checked by its own validator; unknown keys
+    (written by a later version) are ignored."""
+    for name in CONFIG_REQUIRED:
+        if name not in data:
+            raise MnistlabError(f"{path} is corrupted (no {name!r}); `{make}` writes it again")
+    known = {f.name for f in fields(TrainConfig)}
+    try:
+        return TrainConfig(**{k: v for k, v in data.items() if k in known})
+    except ConfigError as err:
+        raise MnistlabError(f"{path} is corrupted ({err.setting!r} {err.problem}); `{make}` writes it again") from None
+
+
 # --- the records -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RunConfig:
-    """config.json: everything needed to train the run again (train.TrainConfig, resolved)."""
-
-    model: str = checked(_model, f"one of {', '.join(MODELS)}")
-    recipe: str = checked(_text, "a recipe name")
-    epochs: int = checked(_whole(1), "a whole number of at least 1")
-    lr: float = checked(lambda v: _number(v) and v > 0, "a positive number")
-    batch_size: int = checked(_whole(1), "a whole number of at least 1")
-    seed: int = checked(_whole(), "a whole number")
-    device: str = checked(_text, "a device name", "auto")
-    max_steps: int | None = checked(_optional(_whole(1)), "a whole number of at least 1, or null", None)
-    train_size: int | None = checked(_optional(_whole(1)), "a whole number of at least 1, or null", None)
-    epochs_completed: int | None = checked(_optional(_whole(0)), "a whole number, or null", None)
-
 
 @dataclass(frozen=True)
 class History:
@@ -157,7 +158,7 @@ class Metrics:
 @dataclass(frozen=True)
 class Run:
     path: Path
-    config: RunConfig
+    config: TrainConfig  # config.json, with the epochs the run completed
     history: History
     metrics: Metrics
 
@@ -167,7 +168,7 @@ class Run:
 
     @property
     def weights(self) -> Path:
-        return self.path / "model.pth"
+        return self.path / WEIGHTS
 
 
 # --- writing ---------------------------------------------------------------------------------------
@@ -180,12 +181,12 @@ def save_state_dict(path: Path, model: torch.nn.Module) -> None:
     atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
-def save_progress(out_dir: Path, config: RunConfig, history: History, model: torch.nn.Module) -> None:
+def save_progress(out_dir: Path, config: TrainConfig, history: History, model: torch.nn.Module) -> None:
     """What a finished epoch leaves behind: weights, loss history and the config that made them."""
     out_dir = Path(out_dir)
     write_json(out_dir / "config.json", asdict(config))
     write_json(out_dir / "history.json", asdict(history))
-    save_state_dict(out_dir / "model.pth", model)
+    save_state_dict(out_dir / WEIGHTS, model)
 
 
 def save_metrics(out_dir: Path, metrics: Metrics) -> None:
@@ -204,7 +205,7 @@ def load_run(path: str | Path) -> Run:
                             f"`mnistlab run` makes one")
     raw_config = read_json(path / "config.json", remake_command(None, path))
     make = remake_command(raw_config.get("model"), path)
-    config = from_json(RunConfig, raw_config, path / "config.json", make)
+    config = config_from_json(raw_config, path / "config.json", make)
     history = from_json(History, read_json(path / "history.json", make), path / "history.json", make)
     if not (path / "metrics.json").exists():  # written last: its absence means the run was stopped
         raise MnistlabError(f"{path} holds an unfinished run (stopped after {config.epochs_completed or 0} of "
@@ -217,9 +218,9 @@ def load_run(path: str | Path) -> Run:
     if None not in done and done[0] != done[1]:  # v0.1.0 left an interrupted re-train's files beside old ones
         raise MnistlabError(f"{path} mixes two runs (metrics.json after {done[1]} epochs, config.json "
                             f"{done[0]}); `{make}` makes the folder whole again")
-    if not (path / "model.pth").is_file():
-        there = (path / "model.pth").exists() or (path / "model.pth").is_symlink()
-        raise MnistlabError(f"{path / 'model.pth'} {'is not a regular file' if there else 'is missing'}; "
+    if not (path / WEIGHTS).is_file():
+        there = (path / WEIGHTS).exists() or (path / WEIGHTS).is_symlink()
+        raise MnistlabError(f"{path / WEIGHTS} {'is not a regular file' if there else 'is missing'}; "
                             f"`{make}` makes it")
     return Run(path, config, history, metrics)
 
