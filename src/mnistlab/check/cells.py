@@ -26,7 +26,7 @@ from mnistlab.check.reference import practice_loop
 from mnistlab.check.result import Item
 from mnistlab.check.structure import describe, kind_of
 from mnistlab.i18n import N_, texts
-from mnistlab.models import DISPLAY_NAMES, create_model
+from mnistlab.models import MODELS, create_model
 
 HINTS = {
     "architecture": N_("compare your layers with the practice's list (sizes, kernel, stride, padding)"),
