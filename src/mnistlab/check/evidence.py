@@ -113,7 +113,7 @@ def reference_class(kind, name, seed, trained: set):
 
     from mnistlab.models import MODELS
 
-    class Reference(MODELS[kind]):
+    class Reference(MODELS[kind].cls):
         def __init__(self, *args, **kwargs):  # the student's arguments, if any, are not needed
             torch.manual_seed(seed)
             super().__init__()
