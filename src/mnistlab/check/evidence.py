@@ -360,6 +360,10 @@ def main(check_dir: str):
         recorder.evidence["finished"] = True
     except BaseException:
         recorder.evidence["crash"] = traceback.format_exc()[-2000:]
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    recorder.evidence["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # for benchmarks only: not a verdict
     recorder.write()
     sys.stdout.flush()
     os._exit(0)  # the notebook's threads or atexit hooks do not get to run after the evidence
