@@ -118,7 +118,7 @@ def evaluate(
     """Overall and per-digit test accuracy of saved weights."""
     from mnistlab import data as mnist
     from mnistlab.evaluate import evaluate as score
-    from mnistlab.models import DISPLAY_NAMES, load_weights
+    from mnistlab.models import load_weights
     from mnistlab.train import resolve_device
 
     weights = path / "model.pth" if path.is_dir() else path
@@ -126,7 +126,7 @@ def evaluate(
     where = resolve_device(device)
     images, labels = mnist.load_split(data_dir, "test", where)
     result = score(network, images, labels, where)
-    typer.echo(f"{DISPLAY_NAMES[name]} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
+    typer.echo(f"{MODELS[name].display_name} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
     for digit, accuracy in enumerate(result.per_digit_accuracy):
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
@@ -259,6 +259,32 @@ def check(
     else:
         typer.echo(checklist(result, lang))
     raise typer.Exit(result.exit_code())
+
+
+@command(interrupted="interrupted; what was graded so far is kept and a re-run goes on from there")
+def grade(
+    submissions: Annotated[list[Path], typer.Argument(metavar="SUBMISSION", help="Notebooks, folders of them (a subfolder or LMS file prefix per student) or an LMS zip; .pth files beside a notebook are evaluated too.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Folder for results.json, grades.csv, feedback/ and summary.html: new, empty, or written by grade before.", show_default=False)],
+    jobs: Annotated[int, typer.Option(help="Submissions checked at once.")] = 1,
+    timeout: Annotated[float, typer.Option(help="Seconds one submission's code may run before it is killed.")] = 300.0,
+    memory: Annotated[int, typer.Option(help="Megabytes of address space one submission's code may map (torch alone maps about 3.5 GB).")] = 6144,
+    rubric: Annotated[Optional[Path], typer.Option(help="TOML file of points per item (default: the package's rubric.toml).", show_default=False)] = None,
+    lang: Lang = None,
+    full: Annotated[bool, typer.Option(help="Run the training cells unmodified instead of on a small subset.")] = False,
+    data_dir: DataDir = None,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run students' code without bubblewrap (only where bwrap is missing and the code is trusted).")] = False,
+):
+    """Grade a class: check every submission in its own sandbox and write the grades, feedback and summary."""
+    from mnistlab.check.grade import GradeOptions
+    from mnistlab.check.grade import grade as grade_class
+
+    options = GradeOptions(jobs=jobs, timeout_s=timeout, memory_mb=memory, rubric=rubric, lang=lang,
+                           data_dir=data_dir, sandbox=not no_sandbox, full=full)
+    rows = grade_class(submissions, out, options)
+    reused = sum(row.reused for row in rows)
+    failed = sum(row.result["status"] == "error" for row in rows)
+    typer.echo(f"graded {len(rows)} submissions ({reused} unchanged since the last run, {failed} could not be "
+               f"checked) -> {out}: results.json, grades.csv, feedback/, summary.html")
 
 
 def main():

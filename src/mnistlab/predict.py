@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models import DISPLAY_NAMES, MODELS, load_weights
+from mnistlab.models import MODELS, load_weights
 from mnistlab.runs import latest_run
 
 
@@ -24,8 +24,7 @@ class LoadedNetwork:
     test_accuracy: float | None = None  # from that run's metrics.json
 
     def describe(self) -> dict:
-        return {"name": self.name, "display_name": DISPLAY_NAMES[self.name], "source": self.source,
-                "test_accuracy": self.test_accuracy}
+        return {**MODELS[self.name].describe(), "source": self.source, "test_accuracy": self.test_accuracy}
 
 
 @dataclass
@@ -89,7 +88,7 @@ def predict_files(paths: list[Path], networks: Networks) -> str:
             raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
         images.append(image_to_mnist(data, str(path)))
     probabilities = networks.predict(np.stack(images))  # {name: (N, 10)}
-    names = [DISPLAY_NAMES[name] for name in probabilities]
+    names = [MODELS[name].display_name for name in probabilities]
     width = max(4, *(len(str(p)) for p in paths))
     lines = [f"{'file':<{width}}" + "".join(f"  {n:>14}" for n in names)]
     for row, path in enumerate(paths):

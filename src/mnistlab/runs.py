@@ -29,7 +29,7 @@ def run_dir_name(model: str, recipe: str, seed: int) -> str:
 
 
 def remake_command(model: str | None, path: Path) -> str:
-    name = model if _model(model) else "mlp|cnn"
+    name = model if _model(model) else "|".join(MODELS)
     try:
         real, here = Path(path).resolve(), Path.cwd().resolve()
     except (OSError, RuntimeError):

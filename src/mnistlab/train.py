@@ -185,7 +185,7 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
     records where its data really came from. `hooks` (on_epoch, on_step) are passed to `fit` (the
     studio page watches a run through them)."""
     from mnistlab import data, evaluate, plots
-    from mnistlab.models import DISPLAY_NAMES, count_parameters
+    from mnistlab.models import MODELS, count_parameters
 
     out_dir = check_out_dir(out_dir)
     device = resolve_device(config.device)  # a bad device is said before MNIST is fetched
@@ -194,7 +194,7 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
     test_images, test_labels = data.load_split(status.root, "test", device)
     recipe = recipes.RECIPES[config.recipe]
     steps = f" (at most {config.max_steps} steps)" if config.max_steps is not None else ""
-    log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe: {config.epochs} "
+    log(f"training {MODELS[config.model].display_name} on {device} with the {recipe.name} recipe: {config.epochs} "
         f"epochs{steps}, lr {config.lr:g}, batch {config.batch_size}, seed {config.seed} -> {out_dir}")
     full = "free some space or pass another --out"
     with files.writing("the run folder", out_dir, full):
@@ -222,7 +222,7 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
             schema_version=runs.SCHEMA_VERSION,
         )
         t = texts(lang)  # the loss figure speaks the learner's language (default: the locale's)
-        plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=DISPLAY_NAMES[config.model]),
+        plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=MODELS[config.model].display_name),
                         staging / "loss.png", t)
         runs.save_metrics(staging, metrics)
         files.replace_dir(staging, out_dir, runs.not_a_run)
@@ -230,6 +230,6 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
         raise files.write_error("the run folder", out_dir, err, full) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already if it was swapped in
-    log(f"{DISPLAY_NAMES[config.model]}: test accuracy {scores.overall_accuracy:.2%} after "
+    log(f"{MODELS[config.model].display_name}: test accuracy {scores.overall_accuracy:.2%} after "
         f"{result.steps} steps in {result.train_seconds:.1f}s")
     return runs.load_run(out_dir)

@@ -84,6 +84,13 @@ def _blank(error: BaseException | str | None, source: str = "") -> bool:
     return "ellipsis" in text.lower() or "Ellipsis" in text or "..." in source
 
 
+def _unset(value) -> bool:
+    """A value the practice leaves as a blank: `...`, None, or text that is empty or only `...`."""
+    if value is Ellipsis or value is None:
+        return True
+    return isinstance(value, str) and value.replace("...", "").replace("…", "").strip() == ""
+
+
 def _source(obj) -> str:
     try:
         return inspect.getsource(obj)
@@ -108,7 +115,7 @@ def _kind(network, model: nn.Module | None, kind: str | None) -> str:
         found = kind_of(describe(model)["layers"])
         if found:
             return found
-    name = getattr(network, "__name__", type(network).__name__).lower()
+    name = (network if isinstance(network, str) else getattr(network, "__name__", type(network).__name__)).lower()
     return "cnn" if "cnn" in name or "conv" in name else "mlp"
 
 
@@ -118,7 +125,10 @@ def _record(network, model, error) -> dict:
 
 
 def architecture(network, *, kind: str | None = None, lang=None) -> Item:
-    """The class (or an instance) builds with no arguments and has the practice's layers and sizes."""
+    """The class (or an instance, or its name) builds with no arguments and has the practice's layers and sizes."""
+    name, network = network, _named(network)
+    if network is Ellipsis:
+        return _not_done(f"{kind or _kind(name, None, None)}.architecture", lang)
     model, error = _build(network)
     kind = _kind(network, model, kind)
     if error and _blank(error, _source(network)):
@@ -141,6 +151,9 @@ def forward(network, *, kind: str | None = None, lang=None, data_dir=None) -> It
     """With the reference's weights copied in by structure, the practice's outputs on real test images."""
     from mnistlab.check.structure import copy_by_structure
 
+    name, network = network, _named(network)
+    if network is Ellipsis:
+        return _not_done(f"{kind or _kind(name, None, None)}.forward", lang)
     model, error = _build(network)
     kind = _kind(network, model, kind)
     if error:
@@ -170,6 +183,9 @@ def training(network, *, code: str | None = None, kind: str | None = None, lang=
     from mnistlab.check.notebook import diagnose_losses, training_inputs
     from mnistlab.check.evidence import rerun_training_cell
 
+    given, network = network, _named(network)
+    if network is Ellipsis:
+        return _not_done(f"{kind or _kind(given, None, None)}.training", lang)
     name = getattr(network, "__name__", None) or type(network).__name__
     model, _error = _build(network)
     kind = _kind(network, model, kind)
@@ -199,8 +215,18 @@ def _user_namespace() -> dict:
         shell = None
     if shell is not None:
         return dict(shell.user_ns)
-    frame = inspect.currentframe().f_back.f_back
-    return dict(frame.f_globals)
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back  # the first frame outside this module: the caller's
+    return dict(frame.f_globals) if frame is not None else {}
+
+
+def _named(value):
+    """`value`, or the object a name ("MultiLayerNN") stands for in the caller's namespace (Ellipsis when
+    nothing has that name yet: a check cell may run before a cell with a blank could define it)."""
+    if isinstance(value, str) and value.isidentifier():
+        return _user_namespace().get(value, Ellipsis)
+    return value
 
 
 def _training_cell(name: str) -> str | None:
@@ -225,6 +251,8 @@ def saved(path="multinn.pth", *, kind: str | None = None, lang=None) -> Item:
 
     path = Path(path)
     kind = kind or ("cnn" if "cnn" in path.name.lower() else "mlp")
+    if not path.exists():  # the cell that saves it has not run (or its blanks are still there)
+        return _not_done(f"{kind}.saved", lang)
     network, problem = load_student_weights(kind, path, texts(lang))
     return _verdict(items.saved(kind, problem, False, {}, texts(lang)), "saved", lang)
 
@@ -237,6 +265,9 @@ def evaluate(evaluate_accuracy, *, lang=None, data_dir=None) -> Item:
     from mnistlab.data import ensure_mnist
     from mnistlab.evaluate import evaluate as score
 
+    evaluate_accuracy = _named(evaluate_accuracy)
+    if evaluate_accuracy is Ellipsis:
+        return _not_done("evaluate", lang)
     root = ensure_mnist(data_dir).root
     torch.manual_seed(int(torch.randint(0, 2**31, (1,))))
     network = create_model("mlp")
@@ -257,7 +288,12 @@ def evaluate(evaluate_accuracy, *, lang=None, data_dir=None) -> Item:
 
 def plots(*curves, lang=None) -> Item:
     """The loss and its running average over 60 (one figure's curves: train_loss, run_avg_train_loss; or
-    several such pairs for both networks)."""
+    several such pairs for both networks). A curve may be given by its variable's name ("train_loss"), so
+    that a check cell runs before the cells that define it have."""
+    namespace = _user_namespace() if any(isinstance(c, str) for c in curves) else {}
+    curves = [namespace.get(c) if isinstance(c, str) else c for c in curves]
+    if not curves or any(_unset(c) or len(c) == 0 for c in curves):
+        return _not_done("plots", lang)
     figure = {"lines": [[float(v) for v in curve] for curve in curves]}
     found = items.loss_figures([figure])
     t = texts(lang)
@@ -274,16 +310,22 @@ def _as_notebook(text: str) -> dict:
 
 def parameters(text: str, *, lang=None) -> Item:
     """Deliverable 3's answer mentions 669706 and 61706 (in any spelling: 669.706, 669,706 ...)."""
+    if _unset(text):
+        return _not_done("parameters", lang)
     return _verdict(deliverables.parameters(_as_notebook(text), {}, texts(lang)), "parameters", lang)
 
 
 def sizes(text: str, *, lang=None) -> Item:
     """Deliverable 4's answer gives 6×28×28, 6×14×14 and 16×10×10 (in any spelling)."""
+    if _unset(text):
+        return _not_done("sizes", lang)
     return _verdict(deliverables.sizes(_as_notebook(text), {}, texts(lang)), "sizes", lang)
 
 
 def analysis(text: str, *, lang=None) -> Item:
     """Deliverable 2's answer is there and more than a line (a person reads it)."""
+    if _unset(text):
+        return _not_done("analysis", lang)
     return _verdict(deliverables.analysis(_as_notebook(text), {}, texts(lang)), "analysis", lang)
 
 
@@ -294,6 +336,8 @@ def accuracy(*networks, lang=None, data_dir=None) -> Item:
 
     t = texts(lang)
     found = {}
+    if all(_unset(n) or (isinstance(n, (str, Path)) and not Path(n).exists()) for n in networks):
+        return _not_done("accuracy", lang)  # nothing trained or saved yet
     for network in networks:
         if isinstance(network, (str, Path)):
             kind = "cnn" if "cnn" in Path(network).name.lower() else "mlp"

@@ -15,7 +15,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.i18n import texts
 from mnistlab.layers import cnn_size_rows, measured_shapes, parameter_rows
-from mnistlab.models import DISPLAY_NAMES, MODELS, create_model, load_weights
+from mnistlab.models import MODELS, create_model, lesson_models, load_weights
 from mnistlab.report import figures
 from mnistlab.report.analysis import Network
 from mnistlab.report.render import render_html, render_markdown
@@ -42,7 +42,7 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
             run = runs.load_run(path)
             groups.setdefault(run.model, []).append(run)
     else:
-        for name in MODELS:
+        for name in lesson_models():
             found = runs.find_runs(runs_dir, name, problems)  # newest first, so found[0] is runs.latest_run's
             if not found:
                 continue
@@ -51,7 +51,7 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
                 if _settings(run) == _settings(latest):
                     by_seed[run.config.seed] = run
             groups[name] = list(by_seed.values())
-    missing = [name for name in MODELS if name not in groups]
+    missing = [name for name in lesson_models() if name not in groups]
     if missing:
         found = ", ".join(f"{len(g)} {name}" for name, g in groups.items()) or "none"
         where = "among the folders given" if paths else f"in {runs_dir}" + (f" ({problems[0]})" if problems else "")
@@ -91,6 +91,7 @@ def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Netwo
         device=", ".join(sorted({r.metrics.device for r in group})),
         runs=group,
         evaluation=evaluate(model, test_images, test_labels, "cpu"),
+        model=model,
     )
 
 
@@ -118,11 +119,11 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
     given, out = Path(out), files.out_folder(out, "--out", "the report", not_a_report, "report")
     groups = select_runs([Path(p) for p in paths or []], Path(runs_dir))
     test_images, test_labels = data.load_split(data_dir, "test")
-    networks = [prepare(name, groups[name], test_images, test_labels) for name in MODELS]
-    cnn = create_model("cnn")
+    networks = [prepare(name, groups[name], test_images, test_labels) for name in lesson_models()]
+    cnn = create_model(next(n.name for n in networks if n.convolutional))
     measured = measured_shapes(cnn)  # one forward pass with hooks, for the sizes and their check
     sections = all_sections(networks, cnn_size_rows(cnn, measured), measured, t)
-    first, second = (DISPLAY_NAMES[name] for name in MODELS)
+    first, second = (MODELS[name].display_name for name in lesson_models())
     title = t.gettext("mnistlab report: {first} vs {second}").format(first=first, second=second)
     stamp = t.date(datetime.now())
     full = "free some space or give another --out"
