@@ -1,5 +1,6 @@
-"""The practice's two networks, with its attribute names so state_dict keys match its notebook,
-and a registry that the CLI, the tests and the web app all go through."""
+"""The practice's two networks, with its attribute names so state_dict keys match its notebook, an
+MLP of the CNN's size (the lab's control experiment), and a registry that the CLI, the tests and the
+web app all go through."""
 
 from __future__ import annotations
 
@@ -64,8 +65,29 @@ class CNN(nn.Module):
         return x
 
 
-MODELS = {"mlp": MultiLayerNN, "cnn": CNN}
-DISPLAY_NAMES = {"mlp": "MultiLayerNN", "cnn": "CNN"}
+class SmallMLP(nn.Module):
+    """An MLP with the CNN's parameter budget: 784 → 77 → 10 has 61,225 parameters, 0.8 % fewer than
+    the CNN's 61,706 (the widest single hidden layer that stays under it). It shows that the CNN's
+    win over the MultiLayerNN is not its size."""
+
+    HIDDEN = 77
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(IMAGE_PIXELS, self.HIDDEN)  # the one hidden layer
+        self.fc2 = nn.Linear(self.HIDDEN, 10)  # output layer: one logit per digit
+
+    def forward(self, x):
+        x = x.view(-1, IMAGE_PIXELS)  # (B, 784)
+        x = self.fc1(x)  # (B, 77)
+        x = F.relu(x)
+        x = self.fc2(x)  # (B, 10)
+        return x
+
+
+MODELS = {"mlp": MultiLayerNN, "cnn": CNN, "mlp-small": SmallMLP}
+DISPLAY_NAMES = {"mlp": "MultiLayerNN", "cnn": "CNN", "mlp-small": "SmallMLP"}
+LESSON = ("mlp", "cnn")  # the practice's two networks: what `mnistlab run`, the report and the studio compare
 
 
 def create_model(name: str) -> nn.Module:

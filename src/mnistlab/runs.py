@@ -17,8 +17,8 @@ from mnistlab.models import MODELS
 SCHEMA_VERSION = 2  # 1: v0.1.0 (no schema_version field); 2: adds it. Fields are only ever added.
 
 
-def run_dir_name(model: str, recipe: str, seed: int) -> str:
-    return f"{model}-{recipe}-seed{seed}"
+def run_dir_name(model: str, recipe: str, seed: int, permuted: bool = False) -> str:
+    return f"{model}-{recipe}-seed{seed}" + ("-permuted" if permuted else "")
 
 
 def remake_command(model: str | None, path: Path) -> str:
@@ -45,6 +45,10 @@ def _fraction(v) -> bool:
 
 def _numbers(v) -> bool:
     return isinstance(v, list) and all(map(_number, v))
+
+
+def _flag(v) -> bool:
+    return isinstance(v, bool)
 
 
 def _text(v) -> bool:
@@ -97,6 +101,8 @@ class RunConfig:
     max_steps: int | None = checked(_optional(_whole(1)), "a whole number of at least 1, or null", None)
     train_size: int | None = checked(_optional(_whole(1)), "a whole number of at least 1, or null", None)
     epochs_completed: int | None = checked(_optional(_whole(0)), "a whole number, or null", None)
+    # Added in 0.3 (issue 20); folders written before it hold no such field and were not permuted.
+    permute_pixels: bool = checked(_flag, "true or false", False)
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,11 @@ class Run:
     @property
     def weights(self) -> Path:
         return self.path / "model.pth"
+
+    @property
+    def permuted(self) -> bool:
+        """Whether its network was trained (and so must be fed) on pixel-permuted images."""
+        return self.config.permute_pixels
 
 
 # --- writing ---------------------------------------------------------------------------------------
@@ -210,10 +221,13 @@ def find_runs(runs_dir: str | Path, model: str | None = None, problems: list[str
     return sorted(found, key=lambda r: (r.path / "metrics.json").stat().st_mtime, reverse=True)
 
 
-def latest_run(runs_dir: str | Path, model: str) -> Run:
+def latest_run(runs_dir: str | Path, model: str, permuted: bool = False) -> Run:
+    """The newest finished `model` run, among the --permute-pixels runs if `permuted`, else the others."""
     problems: list[str] = []
-    found = find_runs(runs_dir, model, problems)
+    found = [run for run in find_runs(runs_dir, model, problems) if run.permuted == permuted]
     if not found:
         damaged = f" ({problems[0]})" if problems else ""
-        raise MnistlabError(f"no finished {model} run in {runs_dir}{damaged}; `mnistlab train {model}` makes one")
+        kind, flag = ("pixel-permuted ", " --permute-pixels") if permuted else ("", "")
+        raise MnistlabError(f"no finished {kind}{model} run in {runs_dir}{damaged}; "
+                            f"`mnistlab train {model}{flag}` makes one")
     return found[0]

@@ -101,6 +101,8 @@ def phrases(net: Network, t: Texts) -> dict[str, str]:
                 t.pgettext("network", "to the MultiLayerNN")),
         "cnn": (t.pgettext("network", "the CNN"), t.pgettext("network", "of the CNN"),
                 t.pgettext("network", "to the CNN")),
+        "mlp-small": (t.pgettext("network", "the SmallMLP"), t.pgettext("network", "of the SmallMLP"),
+                      t.pgettext("network", "to the SmallMLP")),
     }.get(net.name, (net.display,) * 3)
     the, of_the, to_the = forms
     return {"the": the, "The": the[:1].upper() + the[1:], "of_the": of_the, "to_the": to_the}

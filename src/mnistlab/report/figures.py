@@ -19,6 +19,7 @@ from mnistlab.report.analysis import Network  # noqa: E402
 from mnistlab.report.sections import GALLERY  # noqa: E402
 
 NETWORK_COLORS = ("tab:blue", "tab:orange")
+SMALL_MLP_COLOR = "tab:green"  # the same-budget MLP, drawn dashed beside the lesson's two
 FEATURE_MAP_DIGIT = 0  # the test image whose feature maps the CNN section shows (a 7)
 
 
@@ -141,6 +142,30 @@ def plot_feature_maps(model, image, label: int, path: Path, t: Texts) -> Path:
     for i in range(16):
         show(grid[2 + i // 8, i % 8], maps["conv2"][i], str(i + 1), _("conv2 maps") if i % 8 == 0 else None)
     fig.suptitle(_("Inside the CNN: conv1 makes 6 feature maps of 28×28, conv2 makes 16 of 10×10"), fontsize=11)
+    return save_figure(fig, path)
+
+
+def plot_robustness(curves, path: Path, t: Texts) -> Path:
+    """Two panels: test accuracy against the move (px) and against the rotation (degrees), one line
+    per network (`curves`: why.Entry with their robustness; the lesson's two first)."""
+    _ = t.gettext
+    fig, (moved, rotated) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for i, entry in enumerate(curves):
+        style = dict(color=NETWORK_COLORS[i], marker="o") if i < 2 else dict(color=SMALL_MLP_COLOR, marker="s",
+                                                                              linestyle="--")
+        for ax, levels in ((moved, entry.robustness.shift), (rotated, entry.robustness.rotation)):
+            ax.plot([float(k) for k in levels], [v * 100 for v in levels.values()], label=entry.display, **style)
+    moved.set_xlabel(_("move (pixels, mean of the four directions)"))
+    rotated.set_xlabel(_("rotation (degrees, mean of both directions)"))
+    moved.set_ylabel(_("test accuracy (%)"))
+    moved.set_title(_("Moved test digits"))
+    rotated.set_title(_("Rotated test digits"))
+    for ax in (moved, rotated):
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        localize_ticks(ax, t)
+    rotated.set_xticks([float(k) for k in curves[0].robustness.rotation])
+    moved.legend(loc="lower left")
     return save_figure(fig, path)
 
 

@@ -1,11 +1,12 @@
 // mnistlab studio: wires the drawing pad to the answers and the inside view (one POST /api/inside per
 // change of the drawing), the training panel and the language switch.
 
-import { getArchitecture, getInfo, inside } from "./api.js";
+import { getArchitecture, getInfo } from "./api.js";
 import { buildPanels, relabel, show, showEmpty } from "./answers.js";
 import { createPad } from "./draw.js";
 import { errorText, loadLanguage, onLanguageChange, setupSwitch, t } from "./i18n.js";
 import { buildInside, clearInside, relabelInside, showFilters, showInside } from "./inside.js";
+import { clearLab, labInside, relabelLab, setupLab, showLab } from "./lab.js";
 import { relabelTraining, setupTraining } from "./train.js";
 
 const status = document.getElementById("status");
@@ -28,10 +29,11 @@ async function send() {
   const sentFor = generation;
   const started = performance.now();
   try {
-    const answer = await inside(await pad.png());
+    const answer = await labInside(await pad.png());  // /api/inside's answer, under the lab controls
     if (sentFor !== generation) return;
     show(answer.networks, answer.input);
     showInside(answer.networks);
+    showLab(answer);
     setStatus("answered", { ms: Math.round(performance.now() - started) });
   } catch (err) {
     if (sentFor !== generation) return;
@@ -48,6 +50,7 @@ document.getElementById("clear").addEventListener("click", () => {
   pad.clear();
   showEmpty();
   clearInside();
+  clearLab();
   setStatus("ready");
 });
 
@@ -64,6 +67,7 @@ onLanguageChange(() => {
   relabel();
   relabelInside();
   relabelTraining();
+  relabelLab();
   if (statusLine.key) setStatus(statusLine.key, statusLine.values, statusLine.isError);
 });
 
@@ -72,6 +76,7 @@ async function start() {
     await loadLanguage();
     setupSwitch();
     setStatus("loading");
+    await setupLab(() => { if (pad.hasInk()) send(); });
     await loadNetworks();
     setStatus("ready");
     await setupTraining(loadNetworks);
