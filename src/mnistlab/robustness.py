@@ -69,7 +69,8 @@ def accuracy(model, images: torch.Tensor, labels: torch.Tensor, permuted: bool =
     correct = 0
     for start in range(0, len(images), EVAL_BATCH):  # the batches evaluate.predict uses: the same numbers
         batch = network_input(images[start: start + EVAL_BATCH], permuted)
-        correct += int((model(batch).argmax(dim=1) == labels[start: start + EVAL_BATCH]).sum())
+        predicted = model(batch).softmax(dim=1).max(dim=1).indices  # evaluate's way, ties broken alike
+        correct += int((predicted == labels[start: start + EVAL_BATCH]).sum())
     return correct / len(labels)
 
 

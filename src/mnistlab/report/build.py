@@ -78,14 +78,15 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
 def select_experiments(paths: list[Path], runs_dir: Path, groups: dict[str, list[runs.Run]]
                        ) -> tuple[dict[str, runs.Run], runs.Run | None]:
     """({network: its pixel-permuted run}, the same-budget MLP's run or None): among the folders given,
-    else in `runs_dir`, the newest run of each with the settings and the seed of the run the report
-    shows (a run of other settings compares nothing); the ones not found are left out."""
-    shown = groups[LESSON[0]][0]
+    else in `runs_dir`, the newest run of each with the settings and the seed of its counterpart among
+    the runs the report shows (the network itself; the MultiLayerNN for the small MLP): a run of other
+    settings compares nothing. The ones not found are left out."""
     candidates = [runs.load_run(p) for p in paths] if paths else sorted(
         runs.find_runs(runs_dir), key=lambda r: (r.path / "metrics.json").stat().st_mtime)  # oldest first
     permuted, small = {}, None
     for run in candidates:  # a later one of the same kind wins
-        if is_lesson(run) or _settings(run) != _settings(shown) or run.config.seed != shown.config.seed:
+        shown = groups.get("mlp" if run.model == "mlp-small" else run.model, [None])[0]
+        if is_lesson(run) or shown is None or _settings(run) != _settings(shown) or run.config.seed != shown.config.seed:
             continue
         if run.permuted and run.model in LESSON:
             permuted[run.model] = run
