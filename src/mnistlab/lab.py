@@ -10,7 +10,7 @@ import torch
 
 from mnistlab.errors import MnistlabError
 from mnistlab.inside import layer_outputs
-from mnistlab.models import DISPLAY_NAMES
+from mnistlab.models import MODELS
 from mnistlab.predict import Networks
 from mnistlab.robustness import affine, shift
 
@@ -54,7 +54,7 @@ def lab_answer(networks: Networks, image: np.ndarray, dx: int = 0, dy: int = 0, 
         digit = int(probabilities.argmax())
         sweep = net.model(net.sees(slid)).softmax(dim=1)[:, digit]  # the same answer, slid
         answer["networks"][name] = {
-            "display_name": DISPLAY_NAMES[name], "permuted": net.permuted, "digit": digit,
+            "display_name": MODELS[name].display_name, "permuted": net.permuted, "digit": digit,
             "probabilities": probabilities.tolist(), "input": _rounded(seen),
             "layers": [{"name": layer.name, "shape": list(layer.shape),
                         "values": np.round(layer.values.ravel().astype(np.float64), 4).tolist()} for layer in layers],

@@ -12,8 +12,8 @@ from mnistlab import data, plots, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import results_table
 from mnistlab.i18n import resolve_lang
-from mnistlab.models import LESSON
-from mnistlab.train import TrainConfig, check_out_dir, train_run
+from mnistlab.models import lesson_models
+from mnistlab.train import TrainConfig, check_out_dir, resolve_device, train_run
 
 MAX_SEEDS = 100  # each seed trains both networks
 # What --experiments adds per seed, as (network, pixels permuted): the report's "Why the CNN wins".
@@ -41,9 +41,10 @@ def run_lesson(recipe: str = "practice", seed: int = 0, seeds: int = 1, device: 
         raise MnistlabError(f"--seeds must be between 1 and {MAX_SEEDS} (got {seeds})")
     runs_dir = Path(runs_dir)
     lang = resolve_lang(lang)
-    kinds = [(name, False) for name in LESSON] + (list(EXPERIMENTS) if experiments else [])
+    kinds = [(name, False) for name in lesson_models()] + (list(EXPERIMENTS) if experiments else [])
     configs = [TrainConfig(model=name, recipe=recipe, seed=s, device=device, max_steps=max_steps, permute_pixels=permuted)
                for s in range(seed, seed + seeds) for name, permuted in kinds]
+    resolve_device(device)
     folders = [runs_dir / runs.run_dir_name(c.model, c.recipe, c.seed, c.permute_pixels) for c in configs]
     for folder in folders:
         check_out_dir(folder)

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from mnistlab.data import network_input
 from mnistlab.errors import MnistlabError
-from mnistlab.models import DISPLAY_NAMES, LESSON, MODELS, load_weights
+from mnistlab.models import MODELS, lesson_models, load_weights
 from mnistlab.runs import latest_run
 
 
@@ -26,8 +26,8 @@ class LoadedNetwork:
     permuted: bool = False  # trained with --permute-pixels: it is fed scrambled images
 
     def describe(self) -> dict:
-        return {"name": self.name, "display_name": DISPLAY_NAMES[self.name], "source": self.source,
-                "test_accuracy": self.test_accuracy, "permuted": self.permuted}
+        return {**MODELS[self.name].describe(), "source": self.source, "test_accuracy": self.test_accuracy,
+                "permuted": self.permuted}
 
     def sees(self, batch: torch.Tensor) -> torch.Tensor:
         """What this network is fed of (N, 1, 28, 28) images: their pixels scrambled if it was trained so."""
@@ -67,9 +67,10 @@ def from_models(models: dict[str, nn.Module]) -> Networks:
     return Networks(loaded)
 
 
-def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = LESSON, permuted: bool = False) -> Networks:
-    """The latest finished run of each of `names` under `runs_dir` (of those trained with
-    --permute-pixels if `permuted`, else of the others); at least one must exist."""
+def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = None, permuted: bool = False) -> Networks:
+    """The latest finished run of each of `names` (default: the lesson's networks) under `runs_dir` (of
+    those trained with --permute-pixels if `permuted`, else of the others); at least one must exist."""
+    names = tuple(lesson_models()) if names is None else names
     loaded, missing = {}, []
     for name in names:
         try:
@@ -96,7 +97,7 @@ def predict_files(paths: list[Path], networks: Networks) -> str:
             raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
         images.append(image_to_mnist(data, str(path)))
     probabilities = networks.predict(np.stack(images))  # {name: (N, 10)}
-    names = [DISPLAY_NAMES[name] + (" (permuted)" if networks.loaded[name].permuted else "") for name in probabilities]
+    names = [MODELS[name].display_name + (" (permuted)" if networks.loaded[name].permuted else "") for name in probabilities]
     width = max(4, *(len(str(p)) for p in paths))
     lines = [f"{'file':<{width}}" + "".join(f"  {n:>14}" for n in names)]
     for row, path in enumerate(paths):

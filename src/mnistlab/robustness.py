@@ -136,9 +136,9 @@ def measure_run(run, images: torch.Tensor, labels: torch.Tensor, device="cpu", *
 
 def robustness_table(results: list[Robustness]) -> str:
     """Levels down, networks across: the test accuracy in percent."""
-    from mnistlab.models import DISPLAY_NAMES
+    from mnistlab.models import MODELS
 
-    headers = [DISPLAY_NAMES[r.model] + (" (permuted)" if r.permuted else "") for r in results]
+    headers = [MODELS[r.model].display_name + (" (permuted)" if r.permuted else "") for r in results]
     sections = [("shift", "moved {} px"), ("rotation", "rotated {}°"), ("scale", "scaled ×{}"), ("noise", "noise σ {}")]
     rows = []
     for key, label in sections:

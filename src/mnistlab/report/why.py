@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mnistlab.i18n import Texts
-from mnistlab.models import DISPLAY_NAMES
+from mnistlab.models import MODELS
 from mnistlab.report.analysis import phrases, roles
 from mnistlab.report.sections import Figure, Paragraph, Table
 from mnistlab.robustness import Robustness, measure_run
@@ -31,7 +31,7 @@ class Entry:
 
     @property
     def display(self) -> str:
-        return DISPLAY_NAMES[self.name]
+        return MODELS[self.name].display_name
 
     @property
     def accuracy(self) -> float:

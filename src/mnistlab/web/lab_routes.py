@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mnistlab.errors import MnistlabError
 from mnistlab.lab import check_controls, lab_answer
-from mnistlab.models import LESSON
+from mnistlab.models import lesson_models
 from mnistlab.predict import Networks, load_latest
 from mnistlab.preprocess import BlankImage, image_to_field
 
@@ -30,7 +30,7 @@ def permuted_networks(app) -> Networks | None:
     if runs_dir is None or not Path(runs_dir).is_dir():
         return None
     try:
-        networks = load_latest(runs_dir, LESSON, permuted=True)
+        networks = load_latest(runs_dir, tuple(lesson_models()), permuted=True)
     except MnistlabError:
         return None
     networks.predict(np.zeros((1, 28, 28), np.float32))  # warm up before the page uses them

@@ -73,12 +73,13 @@ export function relabelLab() {
 }
 
 // The drawing (a PNG blob) under the current controls: /api/lab's answer, shaped like /api/inside's.
-export async function labInside(png) {
+export async function labInside(png, signal) {
   const query = new URLSearchParams(Object.entries(controls).map(([key, value]) => [key, String(value)]));
   let response;
   try {
-    response = await fetch(`/api/lab?${query}`, { method: "POST", headers: { "Content-Type": "image/png" }, body: png });
+    response = await fetch(`/api/lab?${query}`, { method: "POST", headers: { "Content-Type": "image/png" }, body: png, signal });
   } catch (err) {
+    if (err.name === "AbortError") throw err;  // cleared meanwhile: the page drops it
     throw new ApiError(err.message, "unreachable", 0);
   }
   const body = await response.json().catch(() => null);
