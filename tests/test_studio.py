@@ -131,7 +131,7 @@ def test_architecture_and_info_say_what_each_layer_and_network_is():
     assert [row["role"] for row in TestClient(mlp).get("/api/architecture").json()["mlp"]["layers"]] == \
         ["input", "hidden", "hidden", "logits"]
     info = test_client.get("/api/info").json()
-    assert info["models"] == [{"name": name, "display_name": MODELS[name].display_name} for name in MODELS]
+    assert [(m["name"], m["display_name"]) for m in info["models"]] == [(name, entry.display_name) for name, entry in MODELS.items()]
 
 
 def test_strings_in_both_languages(quick_runs, client):
