@@ -68,7 +68,7 @@ BENCHES = [
 ]
 # The best test accuracy LeCun et al. 1998 report for each kind of network (the report cites the same table).
 LECUN_1998 = {name: 1 - min(error for _, error in lecun_references(
-    any(row.role == "convolution" for row in describe(create_model(name))))) / 100 for name in MODELS}
+    any(row.role == "conv" for row in describe(create_model(name))))) / 100 for name in MODELS}
 KEYS = ["profile", *dict.fromkeys(b.key for b in BENCHES)]  # profile: phase shares of one tuned epoch
 THRESHOLDS = (0.98, 0.99, 0.995)
 

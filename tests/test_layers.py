@@ -36,10 +36,12 @@ def test_a_formula_mismatch_is_an_error():
 
 ROLES = {
     "mlp": [("input", "input", (1, 28, 28)), ("flatten", "flatten", (784,)), ("fc1", "hidden", (512,)),
-            ("fc2", "hidden", (512,)), ("fc3", "output", (10,))],
-    "cnn": [("input", "input", (1, 28, 28)), ("conv1", "convolution", (6, 28, 28)), ("pool1", "pooling", (6, 14, 14)),
-            ("conv2", "convolution", (16, 10, 10)), ("pool2", "pooling", (16, 5, 5)), ("flatten", "flatten", (400,)),
-            ("fc1", "hidden", (120,)), ("fc2", "hidden", (84,)), ("fc3", "output", (10,))],
+            ("fc2", "hidden", (512,)), ("fc3", "logits", (10,))],
+    "cnn": [("input", "input", (1, 28, 28)), ("conv1", "conv", (6, 28, 28)), ("pool1", "pool", (6, 14, 14)),
+            ("conv2", "conv", (16, 10, 10)), ("pool2", "pool", (16, 5, 5)), ("flatten", "flatten", (400,)),
+            ("fc1", "hidden", (120,)), ("fc2", "hidden", (84,)), ("fc3", "logits", (10,))],
+    "mlp-small": [("input", "input", (1, 28, 28)), ("flatten", "flatten", (784,)), ("fc1", "hidden", (77,)),
+                  ("fc2", "logits", (10,))],
 }
 
 
@@ -51,7 +53,7 @@ def test_describe_walks_both_networks_one_way(name):
     assert all(a.output_shape == b.input_shape for a, b in zip(rows, rows[1:]))  # each step takes the last one's output
     assert sum(r.total for r in rows) == count_parameters(model)
     # a ReLU after every convolution and hidden layer, as forward() applies it; none after pools or logits
-    assert [r.name for r in rows if r.relu] == [r.name for r in rows if r.role in ("convolution", "hidden")]
+    assert [r.name for r in rows if r.relu] == [r.name for r in rows if r.role in ("conv", "hidden")]
 
 
 @pytest.mark.parametrize("name", list(MODELS))

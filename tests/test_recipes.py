@@ -11,7 +11,7 @@ from mnistlab.evaluate import evaluate
 from mnistlab.models import MODELS, count_parameters, create_model, load_weights
 from mnistlab.train import TrainConfig, fit
 
-PARAMETERS = {"mlp": 669_706, "cnn": 61_706}
+PARAMETERS = {"mlp": 669_706, "cnn": 61_706, "mlp-small": 61_225}
 
 
 

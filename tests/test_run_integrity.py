@@ -38,7 +38,7 @@ def test_an_interrupted_retrain_leaves_the_finished_run_whole(mnist_root, tmp_pa
 
 def test_a_finished_retrain_replaces_the_folder_whole(mnist_root, tmp_path):
     out = write_fake_run(tmp_path / "runs" / "mlp-practice-seed0", accuracy=0.9793)
-    (out / "notes.txt").write_text("from the old run")
+    (out / "loss.png").write_bytes(b"an older figure")
     run = train_run(TrainConfig(**QUICK), out, mnist_root, log=quiet)
     assert run.metrics.steps == 20 and run.metrics.overall_accuracy != 0.9793
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.json", "loss.png", "metrics.json",

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -51,6 +51,14 @@ def config_from(settings) -> TrainConfig:
         config = TrainConfig(**{name: value for name, value in settings.items() if value is not None})
     except ConfigError as err:
         raise MnistlabError(f'"{err.setting}" {err.problem}') from None
+    if settings.get("epochs") is None and config.max_steps is not None:
+        # A step cap with the recipe's epochs would stop at their end (the tuned CNN's one epoch is 938
+        # steps): with no epochs chosen, as many epochs as the cap needs.
+        needed = -(-config.max_steps // config.steps_per_epoch())
+        if needed > MAX_EPOCHS:
+            raise MnistlabError(f'"max_steps" must be at most {MAX_EPOCHS * config.steps_per_epoch()} '
+                                f"({MAX_EPOCHS} epochs; got {config.max_steps})")
+        config = replace(config, epochs=max(config.epochs, needed))
     if config.epochs > MAX_EPOCHS:
         raise MnistlabError(f'"epochs" must be at most {MAX_EPOCHS} (got {config.epochs})')
     return config

@@ -15,14 +15,14 @@ from mnistlab.data import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 
 INPUT_SHAPE = (1, IMAGE_SIDE, IMAGE_SIDE)  # one grayscale image, per image (no batch dimension)
-ROLES = ("input", "convolution", "pooling", "flatten", "hidden", "output")
+ROLES = ("input", "conv", "pool", "flatten", "hidden", "logits")  # what the studio page shows each step as
 
 
 @dataclass(frozen=True)
 class LayerRow:
     name: str  # attribute name ("conv1"), or the two steps that are no module: "input", "flatten"
     kind: str  # "Conv2d", "MaxPool2d", "Linear"; "image" for the input, "view" for the flatten step
-    role: str  # one of ROLES: "output" is the last layer (the logits), "hidden" any other Linear
+    role: str  # one of ROLES: "logits" is the last layer, "hidden" any other fully connected one
     input_shape: tuple[int, ...] | None  # per image; None for the input
     output_shape: tuple[int, ...]  # measured by the forward pass: (C, H, W) or (features,)
     working: str  # how the output size follows from the input size
@@ -101,11 +101,11 @@ def describe(model: nn.Module, input_shape=INPUT_SHAPE) -> list[LayerRow]:
             if (channels, size, size) != produced_shape:
                 raise MnistlabError(f"{name}: the formula gives {(channels, size, size)} but the network "
                                     f"produced {produced_shape}")
-            role = "convolution" if isinstance(module, nn.Conv2d) else "pooling"
+            role = "conv" if isinstance(module, nn.Conv2d) else "pool"
             rows.append(LayerRow(name, type(module).__name__, role, given_shape, produced_shape,
                                  f"O = ({w} − {f} + 2·{p}) / {s} + 1 = {size}", f, s, p, **extra))
         else:
-            role = "output" if name == learned[-1] else "hidden"
+            role = "logits" if name == learned[-1] else "hidden"
             working = f"{given_shape[0]} → {produced_shape[0]}" if len(given_shape) == len(produced_shape) == 1 else ""
             rows.append(LayerRow(name, type(module).__name__, role, given_shape, produced_shape, working, **extra))
         shape = produced_shape

@@ -108,6 +108,8 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     plan = recipes.RECIPES[config.recipe].plan(config.model, model, total_steps, config.lr, device)
+    if config.permute_pixels:  # after the augmentation, which moves the digit as it is drawn
+        plan = replace(plan, augment=_then_permute(plan.augment))
     model = plan.model
 
     result = TrainResult(model)
@@ -149,6 +151,12 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
     return result
 
 
+def _then_permute(augment):
+    from mnistlab.data import permute_pixels
+
+    return lambda inputs: permute_pixels(augment(inputs) if augment is not None else inputs)
+
+
 def _take(batches, n):
     """The first `n` batches of one pass (the generator is drawn as a full epoch would)."""
     for i, indices in enumerate(batches):
@@ -158,17 +166,18 @@ def _take(batches, n):
 
 
 
-def check_out_dir(out_dir: Path) -> None:
-    """Fail now, not after the training, if the run folder cannot be written."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise MnistlabError(f"--out {out_dir} is a file; pass a folder for the run")
+def check_out_dir(out_dir: Path) -> Path:
+    """The folder a run will be written to, checked now, not after the training: a folder that holds
+    anything but a run's own files is refused (never replaced), as is one that cannot be written. A
+    link is followed: the folder it points to is the one replaced."""
+    out_dir = files.out_folder(out_dir, "--out", "the run", runs.not_a_run, "runs/mine")
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir.parent):
             pass
     except OSError as err:
         raise MnistlabError(f"cannot write the run folder {out_dir} ({err.strerror}); pass another --out") from None
+    return out_dir
 
 
 def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang: str | None = None,
@@ -183,21 +192,24 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
     from mnistlab import data, evaluate, plots
     from mnistlab.models import MODELS, count_parameters
 
-    out_dir = Path(out_dir)
-    check_out_dir(out_dir)
+    out_dir = check_out_dir(out_dir)
     device = resolve_device(config.device)  # a bad device is said before MNIST is fetched
     status = data_dir if isinstance(data_dir, data.DataStatus) else data.ensure_mnist(data_dir, quiet=False)
     train_images, train_labels = data.load_split(status.root, "train", device)
     test_images, test_labels = data.load_split(status.root, "test", device)
     recipe = recipes.RECIPES[config.recipe]
     steps = f" (at most {config.max_steps} steps)" if config.max_steps is not None else ""
+    steps += ", pixels permuted" if config.permute_pixels else ""
     log(f"training {MODELS[config.model].display_name} on {device} with the {recipe.name} recipe: {config.epochs} "
         f"epochs{steps}, lr {config.lr:g}, batch {config.batch_size}, seed {config.seed} -> {out_dir}")
-    files.remove_stale(out_dir)  # what a killed earlier run into the same folder left behind
-    staging = files.staging_dir(out_dir)
+    full = "free some space or pass another --out"
+    with files.writing("the run folder", out_dir, full):
+        files.remove_stale(out_dir)  # what a killed earlier run into the same folder left behind
+        staging = files.staging_dir(out_dir)
     try:
         result = fit(config, train_images, train_labels, staging, log=log, **hooks)
-        scores = evaluate.evaluate(result.model, test_images, test_labels, device)
+        scores = evaluate.evaluate(result.model, data.network_input(test_images, config.permute_pixels),
+                                   test_labels, device)
         metrics = runs.Metrics(
             model=config.model,
             recipe=config.recipe,
@@ -220,7 +232,9 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
         plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=MODELS[config.model].display_name),
                         staging / "loss.png", t)
         runs.save_metrics(staging, metrics)
-        files.replace_dir(staging, out_dir)
+        files.replace_dir(staging, out_dir, runs.not_a_run)
+    except OSError as err:  # a full or read-only disk, while training (each epoch saves) or at the end
+        raise files.write_error("the run folder", out_dir, err, full) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already if it was swapped in
     log(f"{MODELS[config.model].display_name}: test accuracy {scores.overall_accuracy:.2%} after "

@@ -160,6 +160,7 @@ def describe_layers(name: str, model) -> list[dict]:
             for row in describe(model)]
 
 
+
 def use_run(networks: Networks, run) -> None:
     """Serve the network of a run that just finished, in place of the one of the same kind."""
     network = run_network(run)
