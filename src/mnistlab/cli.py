@@ -130,10 +130,10 @@ def evaluate(
     from mnistlab import data as mnist
     from mnistlab.evaluate import evaluate as score
     from mnistlab.models import load_weights
-    from mnistlab.runs import load_run
+    from mnistlab.runs import WEIGHTS, load_run
     from mnistlab.train import resolve_device
 
-    weights = path / "model.pth" if path.is_dir() else path
+    weights = path / WEIGHTS if path.is_dir() else path
     permuted = load_run(path).permuted if path.is_dir() else False  # a bare .pth records nothing
     name, network = load_weights(weights, model.value if model else None)
     where = resolve_device(device)
@@ -274,7 +274,7 @@ def robustness(
 @command()
 def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe.")], lang: Lang = None):
     """Per-layer table of a network: layer, type, output shape and parameters, like torchinfo's summary."""
-    from mnistlab.report.render import summary_table
+    from mnistlab.tables import summary_table
 
     typer.echo(summary_table(model.value, lang))
 
