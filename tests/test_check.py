@@ -287,3 +287,102 @@ def test_sandbox_limits_memory(tmp_path):
     code = "x = bytearray(2 << 30); print('allocated')"
     result = sandboxed(code, tmp_path, memory_mb=512)
     assert "MemoryError" in result.stderr and "allocated" not in result.stdout
+
+
+# --- whole notebooks through the sandbox ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory, mnist_root):
+    """`checked(name)`: the CheckResult of the generated submission `name`, checked once per module."""
+    results = {}
+
+    def check_one(name):
+        if name not in results:
+            folder = tmp_path_factory.mktemp(name)
+            path = submissions.write(getattr(submissions, name)(), folder / "entrega.ipynb")
+            results[name] = check.check_notebook(path, lang="en", data_dir=mnist_root)
+        return results[name]
+
+    return check_one
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(submissions.EXPECTED))
+def test_generated_submissions_get_their_verdicts(checked, name):
+    """Each variant fails exactly the items it should, with the diagnosis; every other item passes."""
+    result = checked(name)
+    assert [item.id for item in result.items] == list(ITEM_IDS)
+    for item in result.items:
+        expected = submissions.EXPECTED[name].get(item.id)
+        if expected is None:
+            assert item.passed, (item.id, item.message)
+        else:
+            assert not item.passed and expected in item.message, (item.id, item.message)
+    assert result.status == ("passed" if not submissions.EXPECTED[name] else "failed")
+
+
+@pytest.mark.slow
+def test_other_styles_pass_architecture_with_the_note(checked):
+    result = checked("other_styles")
+    assert any("will not load into the practice's MultiLayerNN" in note for note in result.item("mlp.architecture").notes)
+    assert any("will not load into the practice's CNN" in note for note in result.item("cnn.architecture").notes)
+
+
+@pytest.mark.slow
+def test_colab_leftovers_are_noted_and_do_not_stop_the_check(checked):
+    result = checked("settings_mistakes")
+    assert any("No module named 'google'" in note for note in result.notes)
+    assert result.item("mlp.architecture").passed  # cells after the failing one ran
+
+
+@pytest.mark.slow
+def test_cli_checks_the_solved_notebook_in_spanish_and_as_json(invoke, tmp_path, mnist_root):
+    path = submissions.write(submissions.solved(), tmp_path / "resuelta.ipynb")
+    result = invoke("check", path, "--lang", "es", "--data-dir", mnist_root)
+    assert result.exit_code == 0, result.output
+    assert "✓ mlp.training" in result.output and "el bucle da, paso a paso, las pérdidas" in result.output
+    data = json.loads(invoke("check", path, "--json", "--data-dir", mnist_root).output)
+    assert data["status"] == "passed" and data["points"] == data["max_points"] == sum(load_rubric().values())
+
+
+def test_weights_handed_in_beside_the_notebook_are_found(tmp_path, fake_runs):
+    from mnistlab.check.notebook import handed_in
+
+    for kind, file in (("mlp", "multinn.pth"), ("cnn", "cnn.pth")):
+        (tmp_path / file).write_bytes((fake_runs / f"{kind}-practice-seed0" / "model.pth").read_bytes())
+    (tmp_path / "cnn.pth").write_bytes(b"not a checkpoint")
+    found = handed_in(tmp_path / "entrega.ipynb", None, EN)
+    assert list(found) == ["mlp"] and isinstance(found["mlp"], nn.Module)
+
+
+@pytest.mark.slow
+def test_a_full_run_measures_the_networks_it_trains(tmp_path, mnist_root):
+    """--full runs the notebook as written (here: 20 steps per network), and mnistlab measures the networks
+    it saved; the subset run meanwhile finds 20 steps where the practice takes 100."""
+    path = submissions.write(submissions.short_training(20), tmp_path / "corta.ipynb")
+    result = check.check_notebook(path, lang="en", data_dir=mnist_root, full=True)
+    accuracy = result.item("accuracy")
+    assert not accuracy.passed and "as printed" not in accuracy.message and "MultiLayerNN" in accuracy.message
+    assert "20 steps instead of the practice's 100" in result.item("mlp.training").message
+    assert result.item("mlp.forward").passed and result.item("plots").passed is False
+
+
+def test_malformed_evidence_fails_its_items_without_stopping_the_check(mnist_root):
+    """What comes out of the sandbox is untrusted: wrong types fail items, never the checker."""
+    from types import SimpleNamespace
+
+    from mnistlab.check.notebook import judge
+
+    evidence = {"cells": [{"figures": [{"lines": "zzz"}], "ok": "yes"}], "classes": {"mlp": {"structure": {"layers": 5}},
+                                                                                    "cnn": {"name": 3}},
+                "training": {"mlp": {"losses": "abc"}, "cnn": {"losses": [None]}}, "forward": {"mlp": 3},
+                "evaluate": {"overall": "x", "per_digit": 7}}
+    inputs = SimpleNamespace(
+        references={"mlp": [1.0], "cnn": [1.0]}, reference_networks={"mlp": create_model("mlp")},
+        forward_states={k: create_model(k).state_dict() for k in ("mlp", "cnn")}, images=torch.zeros(2, 1, 28, 28),
+        test_dataset=SimpleNamespace(data=torch.zeros(10, 28, 28, dtype=torch.uint8),
+                                     targets=torch.zeros(10, dtype=torch.long)))
+    weights = {"mlp": (None, "missing"), "cnn": (None, "missing")}
+    result = judge(evidence, inputs, weights, {}, {"cells": []}, {}, mnist_root, load_rubric(), EN)
+    assert [item.id for item in result] == list(ITEM_IDS)
+    assert not any(item.passed for item in result)

@@ -36,6 +36,7 @@ class CheckResult:
     max_points: float
     items: list[Item]
     notes: list[str] = field(default_factory=list)  # about the check itself (no sandbox, cells that failed)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall clock per phase of the check (not in the JSON)
 
     @classmethod
     def of(cls, submission: str, items: list[Item], notes: list[str] | None = None) -> "CheckResult":

@@ -98,12 +98,15 @@ def _limits(cpu_s: int, memory_mb: int, file_mb: int, processes: int | None):
 
 
 def _processes_of(uid: int) -> int:
+    """Threads `uid` runs now (RLIMIT_NPROC counts threads, and counts them per user)."""
     count = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                count += os.stat(f"/proc/{entry}").st_uid == uid
-            except OSError:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    status = Path(f"/proc/{entry}/status").read_text()
+                    count += int(status.split("Threads:")[1].split()[0])
+            except (OSError, IndexError, ValueError):
                 pass
     return count
 
