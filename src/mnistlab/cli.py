@@ -322,7 +322,7 @@ def grade(
     submissions: Annotated[list[Path], typer.Argument(metavar="SUBMISSION", help="Notebooks, folders of them (a subfolder or LMS file prefix per student) or an LMS zip; .pth files beside a notebook are evaluated too.", show_default=False)],
     out: Annotated[Path, typer.Option(help="Folder for results.json, grades.csv, feedback/ and summary.html: new, empty, or written by grade before.", show_default=False)],
     jobs: Annotated[int, typer.Option(help="Submissions checked at once.")] = 1,
-    timeout: Annotated[float, typer.Option(help="Seconds one submission's code may run before it is killed.")] = 300.0,
+    timeout: Annotated[float, typer.Option(help="Seconds one submission's code may run before it is killed.")] = 180.0,
     memory: Annotated[int, typer.Option(help="Megabytes of address space one submission's code may map (torch alone maps about 3.5 GB).")] = 6144,
     rubric: Annotated[Optional[Path], typer.Option(help="TOML file of points per item (default: the package's rubric.toml).", show_default=False)] = None,
     lang: Lang = None,
