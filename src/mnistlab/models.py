@@ -36,7 +36,7 @@ class NetworkEntry:
 
     def describe(self) -> dict:
         """What a front end shows of the network, as JSON."""
-        return {"name": self.name, "display_name": self.display_name, "color": self.color}
+        return {"name": self.name, "display_name": self.display_name, "color": self.color, "lesson": self.lesson}
 
 
 MODELS: dict[str, NetworkEntry] = {}  # in registration order: the order every table and page uses
