@@ -105,12 +105,12 @@ def test_architecture_explains_sizes_and_parameters(client):
 def test_the_page_asks_the_server_what_exists():
     """No display names, layer names or sizes in the page's code: it reads them from /api/info and
     /api/architecture; and no HTML is built from interpolated text."""
-    from mnistlab.models import DISPLAY_NAMES
+    from mnistlab.models import MODELS
     from mnistlab.web.app import STATIC
 
     for path in [*STATIC.glob("*.js"), STATIC / "index.html"]:
         code = path.read_text()
-        for name in DISPLAY_NAMES.values():
+        for name in (entry.display_name for entry in MODELS.values()):
             assert name not in code, (path.name, name)
         assert not re.search(r'"fc3"|=== 10\b|"conv[12]"', code), path.name
         assert "innerHTML" not in code and "insertAdjacentHTML" not in code, path.name
@@ -118,7 +118,7 @@ def test_the_page_asks_the_server_what_exists():
 
 def test_architecture_and_info_say_what_each_layer_and_network_is():
     """The page reads layer roles and display names from the server instead of knowing them."""
-    from mnistlab.models import DISPLAY_NAMES, MODELS, create_model
+    from mnistlab.models import MODELS, create_model
 
     app = create_app(models={"cnn": create_model("cnn")})
     test_client = TestClient(app)
@@ -131,7 +131,9 @@ def test_architecture_and_info_say_what_each_layer_and_network_is():
     assert [row["role"] for row in TestClient(mlp).get("/api/architecture").json()["mlp"]["layers"]] == \
         ["input", "hidden", "hidden", "logits"]
     info = test_client.get("/api/info").json()
-    assert info["models"] == [{"name": name, "display_name": DISPLAY_NAMES[name]} for name in MODELS]
+    assert info["models"] == [{"name": entry.name, "display_name": entry.display_name, "color": entry.color,
+                               "lesson": entry.lesson} for entry in MODELS.values()]
+    assert info["networks"][0]["color"] == MODELS["cnn"].color
 
 
 def test_strings_in_both_languages(quick_runs, client):

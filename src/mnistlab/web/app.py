@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models import DISPLAY_NAMES, MODELS
+from mnistlab.models import MODELS
 from mnistlab.preprocess import BlankImage, image_to_mnist, pixels_to_mnist
 from mnistlab.predict import Networks, from_models, load_latest
 from mnistlab.web.guard import install_guard
@@ -77,7 +77,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
     async def info():
         return {"networks": [net.describe() for net in networks.loaded.values()], "missing": networks.missing,
                 "max_bytes": MAX_BODY,
-                "models": [{"name": name, "display_name": DISPLAY_NAMES[name]} for name in MODELS]}
+                "models": [{**entry.describe(), "lesson": entry.lesson} for entry in MODELS.values()]}
 
     @app.post("/api/predict")
     async def predict(request: Request):

@@ -19,7 +19,7 @@ export function buildPanels(info) {
   container.replaceChildren();
   for (const key of Object.keys(panels)) delete panels[key];
   networks = info.networks;
-  missing = info.models.filter((model) => !networks.some((net) => net.name === model.name));
+  missing = info.models.filter((model) => model.lesson !== false && !networks.some((net) => net.name === model.name));
   for (const net of networks) {
     const panel = template.content.firstElementChild.cloneNode(true);
     panel.id = `network-${net.name}`;
