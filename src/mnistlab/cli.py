@@ -92,7 +92,8 @@ def train(
     seed: Seed = 0,
     device: Device = "auto",
     max_steps: MaxSteps = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<model>-<recipe>-seed<seed>).", show_default=False)] = None,
+    permute_pixels: Annotated[bool, typer.Option("--permute-pixels", help="Train and test on images whose 784 pixels are shuffled by one fixed permutation (torch.Generator seeded 0), recorded in config.json (default: off).")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<model>-<recipe>-seed<seed>, with -permuted after it for --permute-pixels).", show_default=False)] = None,
     data_dir: DataDir = None,
     lang: Lang = None,
 ):
@@ -102,8 +103,8 @@ def train(
     from mnistlab.train import TrainConfig, train_run
 
     config = TrainConfig(model=model.value, recipe=recipe.value, epochs=epochs, lr=lr, batch_size=batch_size,
-                         seed=seed, device=device, max_steps=max_steps)
-    out = out or Path("runs") / run_dir_name(config.model, config.recipe, config.seed)
+                         seed=seed, device=device, max_steps=max_steps, permute_pixels=permute_pixels)
+    out = out or Path("runs") / run_dir_name(config.model, config.recipe, config.seed, config.permute_pixels)
     run = train_run(config, out, data_dir, lang=check_lang(lang) if lang else None)
     typer.echo(f"run folder: {run.path}")
 
@@ -115,18 +116,21 @@ def evaluate(
     device: Device = "auto",
     data_dir: DataDir = None,
 ):
-    """Overall and per-digit test accuracy of saved weights."""
+    """Overall and per-digit test accuracy of saved weights (a --permute-pixels run's on permuted images)."""
     from mnistlab import data as mnist
     from mnistlab.evaluate import evaluate as score
     from mnistlab.models import load_weights
+    from mnistlab.runs import load_run
     from mnistlab.train import resolve_device
 
     weights = path / "model.pth" if path.is_dir() else path
+    permuted = load_run(path).permuted if path.is_dir() else False  # a bare .pth records nothing
     name, network = load_weights(weights, model.value if model else None)
     where = resolve_device(device)
     images, labels = mnist.load_split(data_dir, "test", where)
-    result = score(network, images, labels, where)
-    typer.echo(f"{MODELS[name].display_name} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
+    result = score(network, mnist.network_input(images, permuted), labels, where)
+    shown = f"{MODELS[name].display_name}{', pixels permuted' if permuted else ''}"
+    typer.echo(f"{shown} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
     for digit, accuracy in enumerate(result.per_digit_accuracy):
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
@@ -142,15 +146,18 @@ def run(
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the report goes (default: report/ beside the runs folder).", show_default=False)] = None,
     data_dir: DataDir = None,
     lang: Lang = None,
+    experiments: Annotated[bool, typer.Option("--experiments", help="Also train the pixel-permuted MLP and CNN and the same-budget MLP (mlp-small), same recipe and seeds, for the report's \"Why the CNN wins\" (default: off).")] = False,
 ):
     """The whole lesson: get MNIST, train both networks, evaluate them, print the results, write the report."""
     from mnistlab.lesson import run_lesson
 
-    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo, lang=lang)
+    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo, lang=lang,
+               experiments=experiments)
 
 
 RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of run folders; the latest mlp and cnn runs are used.")]
 PredictModel = Enum("PredictModel", {**{name: name for name in MODELS}, "both": "both"}, type=str)
+Permuted = Annotated[bool, typer.Option("--permuted", help="Use the latest --permute-pixels runs instead (default: the others).")]
 
 
 @command(interrupted="stopped serving")
@@ -191,11 +198,12 @@ def predict(
                                                  show_default=False)],
     model: Annotated[PredictModel, typer.Option(help="Which network answers.")] = PredictModel.both,
     runs: RunsDir = Path("runs"),
+    permuted: Permuted = False,
 ):
     """Predict the digit in image files, preprocessed the MNIST way as on the drawing page."""
     from mnistlab.predict import load_latest, predict_files
 
-    networks = load_latest(runs, tuple(MODELS) if model.value == "both" else (model.value,))
+    networks = load_latest(runs, None if model.value == "both" else (model.value,), permuted)
     for message in networks.missing:
         typer.echo(f"mnistlab: note: {message}", err=True)
     typer.echo(predict_files(images, networks))
@@ -213,6 +221,34 @@ def report(
     from mnistlab.report import build_report
 
     typer.echo(f"report: {build_report(run_dirs or [], out, runs_dir, data_dir, lang)}")
+
+
+@command()
+def robustness(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run folders to test.", show_default=False)],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table (default: the table).")] = False,
+    scale: Annotated[bool, typer.Option("--scale", help="Also test digits scaled ×0.6 to ×1.4 (default: off).")] = False,
+    noise: Annotated[bool, typer.Option("--noise", help="Also test digits with Gaussian noise, σ 0.1 to 0.5 (default: off).")] = False,
+    device: Device = "auto",
+    data_dir: DataDir = None,
+):
+    """Test accuracy on test digits moved 0-8 px (mean of the four directions) and rotated 0-60° (both directions)."""
+    import json
+
+    from mnistlab import data as mnist
+    from mnistlab import robustness as lab
+    from mnistlab.runs import load_run
+    from mnistlab.train import resolve_device
+
+    found = [load_run(path) for path in run_dirs]  # every folder checked before the work starts
+    where = resolve_device(device)
+    images, labels = mnist.load_split(data_dir, "test", where)
+    levels = {"scales": lab.SCALES if scale else None, "noises": lab.NOISES if noise else None}
+    results = [lab.measure_run(run, images, labels, where, **levels) for run in found]
+    if json_output:
+        typer.echo(json.dumps({"runs": [r.as_json() for r in results]}, indent=1))
+    else:
+        typer.echo(lab.robustness_table(results))
 
 
 @command()

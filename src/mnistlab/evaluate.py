@@ -75,7 +75,8 @@ def results_table(runs, lang: str | None = None) -> str:
 
     t = texts(lang)
     _ = t.gettext
-    headers = [f"{MODELS[r.model].display_name} ({r.config.recipe})" for r in runs]
+    headers = [(_("{network} ({recipe}, pixels permuted)") if r.permuted else "{network} ({recipe})").format(
+        network=MODELS[r.model].display_name, recipe=r.config.recipe) for r in runs]
     rows = [("", headers), (_("test accuracy"), [t.percent(r.metrics.overall_accuracy) for r in runs])]
     rows += [("  " + _("digit {digit}").format(digit=d), [t.percent(r.metrics.per_digit_accuracy[d]) for r in runs])
              for d in range(10)]

@@ -1,5 +1,5 @@
-"""The practice's two networks, with its attribute names so state_dict keys match its notebook,
-and a registry of what each network is (class, display name, colour, how sentences name it) that
+"""The practice's two networks, with its attribute names so state_dict keys match its notebook, an
+MLP of the CNN's size (the lab's control experiment, not one of the lesson's), and a registry of what each network is (class, display name, colour, how sentences name it) that
 the CLI, the report, the tests and the web app all go through."""
 
 from __future__ import annotations
@@ -102,6 +102,29 @@ class CNN(nn.Module):
         x = self.fc2(x)  # (B, 84)
         x = torch.relu(x)
         x = self.fc3(x)  # (B, 10)
+        return x
+
+
+@register_model("mlp-small", display_name="SmallMLP", color="#2e9e5b", lesson=False, articles=lambda t: (
+    t.pgettext("network", "the SmallMLP"), t.pgettext("network", "of the SmallMLP"),
+    t.pgettext("network", "to the SmallMLP")))
+class SmallMLP(nn.Module):
+    """An MLP with the CNN's parameter budget: 784 → 77 → 10 has 61,225 parameters, 0.8 % fewer than
+    the CNN's 61,706 (the widest single hidden layer that stays under it). It shows that the CNN's
+    win over the MultiLayerNN is not its size."""
+
+    HIDDEN = 77
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(IMAGE_PIXELS, self.HIDDEN)  # the one hidden layer
+        self.fc2 = nn.Linear(self.HIDDEN, 10)  # output layer: one logit per digit
+
+    def forward(self, x):
+        x = x.view(-1, IMAGE_PIXELS)  # (B, 784)
+        x = self.fc1(x)  # (B, 77)
+        x = F.relu(x)
+        x = self.fc2(x)  # (B, 10)
         return x
 
 

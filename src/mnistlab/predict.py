@@ -11,8 +11,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from mnistlab.data import network_input
 from mnistlab.errors import MnistlabError
-from mnistlab.models import MODELS, load_weights
+from mnistlab.models import MODELS, lesson_models, load_weights
 from mnistlab.runs import latest_run
 
 
@@ -22,9 +23,15 @@ class LoadedNetwork:
     model: nn.Module
     source: str = "given in code"  # the run folder its weights came from
     test_accuracy: float | None = None  # from that run's metrics.json
+    permuted: bool = False  # trained with --permute-pixels: it is fed scrambled images
 
     def describe(self) -> dict:
-        return {**MODELS[self.name].describe(), "source": self.source, "test_accuracy": self.test_accuracy}
+        return {**MODELS[self.name].describe(), "source": self.source, "test_accuracy": self.test_accuracy,
+                "permuted": self.permuted}
+
+    def sees(self, batch: torch.Tensor) -> torch.Tensor:
+        """What this network is fed of (N, 1, 28, 28) images: their pixels scrambled if it was trained so."""
+        return network_input(batch, self.permuted)
 
 
 @dataclass
@@ -36,7 +43,7 @@ class Networks:
     def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 28, 28) inputs in [0, 1] → {name: (N, 10) softmax probabilities}."""
         batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
-        return {name: net.model(batch).softmax(dim=1).numpy() for name, net in self.loaded.items()}
+        return {name: net.model(net.sees(batch)).softmax(dim=1).numpy() for name, net in self.loaded.items()}
 
     def use(self, network: LoadedNetwork) -> None:
         """Serve `network` in place of the one of its kind (a run that just finished), in one swap."""
@@ -48,7 +55,7 @@ class Networks:
 def run_network(run) -> LoadedNetwork:
     """The network of a finished run; NaN or infinite weights are refused, naming the file."""
     _, model = load_weights(run.weights, run.model)
-    return LoadedNetwork(run.model, model.eval(), str(run.path), run.metrics.overall_accuracy)
+    return LoadedNetwork(run.model, model.eval(), str(run.path), run.metrics.overall_accuracy, run.permuted)
 
 
 def from_models(models: dict[str, nn.Module]) -> Networks:
@@ -60,12 +67,14 @@ def from_models(models: dict[str, nn.Module]) -> Networks:
     return Networks(loaded)
 
 
-def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MODELS)) -> Networks:
-    """The latest finished run of each of `names` under `runs_dir`; at least one must exist."""
+def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = None, permuted: bool = False) -> Networks:
+    """The latest finished run of each of `names` (default: the lesson's networks) under `runs_dir` (of
+    those trained with --permute-pixels if `permuted`, else of the others); at least one must exist."""
+    names = tuple(lesson_models()) if names is None else names
     loaded, missing = {}, []
     for name in names:
         try:
-            loaded[name] = run_network(latest_run(runs_dir, name))
+            loaded[name] = run_network(latest_run(runs_dir, name, permuted))
         except MnistlabError as err:
             missing.append(str(err))
     if not loaded:
@@ -88,7 +97,7 @@ def predict_files(paths: list[Path], networks: Networks) -> str:
             raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
         images.append(image_to_mnist(data, str(path)))
     probabilities = networks.predict(np.stack(images))  # {name: (N, 10)}
-    names = [MODELS[name].display_name for name in probabilities]
+    names = [MODELS[name].display_name + (" (permuted)" if networks.loaded[name].permuted else "") for name in probabilities]
     width = max(4, *(len(str(p)) for p in paths))
     lines = [f"{'file':<{width}}" + "".join(f"  {n:>14}" for n in names)]
     for row, path in enumerate(paths):

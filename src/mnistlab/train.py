@@ -109,6 +109,8 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         total_steps = min(total_steps, config.max_steps)
     optimizer, schedule = recipe.make_optimizer(config.model, model, config.lr, total_steps)
     augment = recipe.make_augment(config.model, total_steps)
+    if config.permute_pixels:  # after the augmentation, which moves the digit as it is drawn
+        augment = _then_permute(augment)
     autocast = recipe.autocast(config.model, device)
     criterion = recipe.make_criterion()
 
@@ -150,6 +152,12 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         if result.steps >= total_steps:
             break
     return result
+
+
+def _then_permute(augment):
+    from mnistlab.data import permute_pixels
+
+    return lambda inputs: permute_pixels(augment(inputs) if augment is not None else inputs)
 
 
 def _take(batches, n):
@@ -194,6 +202,7 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
     test_images, test_labels = data.load_split(status.root, "test", device)
     recipe = recipes.RECIPES[config.recipe]
     steps = f" (at most {config.max_steps} steps)" if config.max_steps is not None else ""
+    steps += ", pixels permuted" if config.permute_pixels else ""
     log(f"training {MODELS[config.model].display_name} on {device} with the {recipe.name} recipe: {config.epochs} "
         f"epochs{steps}, lr {config.lr:g}, batch {config.batch_size}, seed {config.seed} -> {out_dir}")
     full = "free some space or pass another --out"
@@ -202,7 +211,8 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
         staging = files.staging_dir(out_dir)
     try:
         result = fit(config, train_images, train_labels, staging, log=log, **hooks)
-        scores = evaluate.evaluate(result.model, test_images, test_labels, device)
+        scores = evaluate.evaluate(result.model, data.network_input(test_images, config.permute_pixels),
+                                   test_labels, device)
         metrics = runs.Metrics(
             model=config.model,
             recipe=config.recipe,

@@ -52,12 +52,14 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
     """The app, serving `models` ({"mlp": module, ...}) if given, else the latest runs in `runs_dir`.
     `allow_training`: whether the page may train (into `runs_dir`); `lang`: the page's language
     when the browser states none."""
+    from mnistlab.web.lab_routes import router as lab_router
     from mnistlab.web.studio import studio_router
 
     networks = from_models(models) if models is not None else load_latest(runs_dir)
     networks.predict(np.zeros((1, 28, 28), np.float32))  # warm up: the first forward pass is the slow one
     app = FastAPI(title="mnistlab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.networks = networks
+    app.state.runs_dir = Path(runs_dir)
     install_guard(app)
 
     @app.exception_handler(BadInput)
@@ -85,6 +87,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
         return JSONResponse(await run_in_threadpool(answer, networks, content_type, body))
 
     app.include_router(studio_router(app, runs_dir, allow_training, lang, data_dir))
+    app.include_router(lab_router)  # moved, rotated, uncentred drawings and the permuted networks
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
