@@ -34,10 +34,20 @@ class LoadedNetwork:
         return network_input(batch, self.permuted)
 
 
+class MissingNote(str):
+    """Why a network is not served and how to train it: a message (as the CLI and /api/info show it)
+    that knows which network it is about."""
+
+    def __new__(cls, network: str, message: str):
+        note = super().__new__(cls, message)
+        note.network = network
+        return note
+
+
 @dataclass
 class Networks:
     loaded: dict[str, LoadedNetwork]  # in registry order
-    missing: list[str] = field(default_factory=list)  # one message per missing network: how to train it
+    missing: list[MissingNote] = field(default_factory=list)  # one per missing network
 
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -49,7 +59,7 @@ class Networks:
         """Serve `network` in place of the one of its kind (a run that just finished), in one swap."""
         loaded = {**self.loaded, network.name: network}
         self.loaded = {name: loaded[name] for name in MODELS if name in loaded}  # registry order
-        self.missing = [message for message in self.missing if f"train {network.name}`" not in message]
+        self.missing = [note for note in self.missing if note.network != network.name]
 
 
 def run_network(run) -> LoadedNetwork:
@@ -76,7 +86,7 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = N
         try:
             loaded[name] = run_network(latest_run(runs_dir, name, permuted))
         except MnistlabError as err:
-            missing.append(str(err))
+            missing.append(MissingNote(name, str(err)))
     if not loaded:
         wanted = " or ".join(f"`mnistlab train {name}`" for name in names)
         raise MnistlabError(f"no trained network in {runs_dir}; `mnistlab run` trains both ({wanted} trains one)"
@@ -87,12 +97,15 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = N
 def predict_files(paths: list[Path], networks: Networks) -> str:
     """`mnistlab predict`: every image preprocessed the MNIST way, then a table of each network's
     digit and confidence, one row per file."""
-    from mnistlab.preprocess import image_to_mnist
+    from mnistlab.files import UnreadableFile, read_bytes
+    from mnistlab.preprocess import MAX_FILE_BYTES, image_to_mnist
 
     images = []
     for path in paths:
         try:
-            data = Path(path).read_bytes()
+            data = read_bytes(path, MAX_FILE_BYTES)  # a regular file: never /dev/zero or a FIFO
+        except UnreadableFile as err:
+            raise MnistlabError(f"{path}: {err.reason}; give a PNG or JPEG file") from None
         except OSError as err:
             raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
         images.append(image_to_mnist(data, str(path)))
