@@ -112,7 +112,8 @@ def test_the_page_asks_the_server_what_exists():
     from mnistlab.models import MODELS
     from mnistlab.web.app import STATIC
 
-    for path in [*STATIC.glob("*.js"), STATIC / "index.html"]:
+    page = ("answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "main.js", "picker.js", "train.js", "index.html")
+    for path in (STATIC / name for name in page):
         code = path.read_text()
         for name in (entry.display_name for entry in MODELS.values()):
             assert name not in code, (path.name, name)
