@@ -75,7 +75,9 @@ def results_table(runs, lang: str | None = None) -> str:
 
     t = texts(lang)
     _ = t.gettext
-    headers = [f"{DISPLAY_NAMES[r.model]} ({r.config.recipe})" for r in runs]
+    from mnistlab.report.sections import recipe_label
+
+    headers = [f"{DISPLAY_NAMES[r.model]} ({recipe_label(r.config.recipe, t)})" for r in runs]
     rows = [("", headers), (_("test accuracy"), [t.percent(r.metrics.overall_accuracy) for r in runs])]
     rows += [("  " + _("digit {digit}").format(digit=d), [t.percent(r.metrics.per_digit_accuracy[d]) for r in runs])
              for d in range(10)]

@@ -240,6 +240,8 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
     try:
         result = fit(config, train_images, train_labels, staging, log=log, **hooks)
         scores = evaluate.evaluate(result.model, test_images, test_labels, device)
+        # the same measure on the training images: beside the test's, it shows overfitting
+        train_scores = evaluate.evaluate(result.model, train_images, train_labels, device)
         metrics = runs.Metrics(
             model=config.model,
             recipe=config.recipe,
@@ -257,6 +259,7 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
             data_source=status.source,
             data_md5=status.files,
             schema_version=runs.SCHEMA_VERSION,
+            train_accuracy=train_scores.overall_accuracy,
         )
         t = texts(lang)  # the loss figure speaks the learner's language (default: the locale's)
         plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=DISPLAY_NAMES[config.model]),

@@ -148,11 +148,14 @@ def write_figures(networks: list[Network], folder: Path, test_images, test_label
     """Every PNG the sections refer to, into `folder`."""
     _ = t.gettext
     plot_per_digit(networks, folder / "per_digit.png", t)
-    plot_loss_comparison(networks, folder / "loss_comparison.png", t)
+    if all(net.loss for net in networks):
+        plot_loss_comparison(networks, folder / "loss_comparison.png", t)
     for net in networks:
-        plot_confusion(net.confusion, _("{network} (seed {seed})").format(network=net.display, seed=net.runs[0].config.seed),
-                       folder / f"confusion_{net.name}.png", t)
-        plot_loss(net.loss, _("Training loss ({network})").format(network=net.display), folder / f"loss_{net.name}.png", t)
+        title = (_("{network} (seed {seed})").format(network=net.display, seed=net.runs[0].config.seed) if net.runs
+                 else f"{net.display} ({Path(net.file).name})")
+        plot_confusion(net.confusion, title, folder / f"confusion_{net.name}.png", t)
+        if net.loss:
+            plot_loss(net.loss, _("Training loss ({network})").format(network=net.display), folder / f"loss_{net.name}.png", t)
         ev = net.evaluation
         wrong = (ev.predictions != test_labels).nonzero().flatten()
         pick = wrong[ev.confidences[wrong].argsort(descending=True)][:GALLERY]
@@ -160,6 +163,6 @@ def write_figures(networks: list[Network], folder: Path, test_images, test_label
                            _("{network}: most confident mistakes").format(network=net.display),
                            folder / f"misclassified_{net.name}.png", t)
     cnn = next(net for net in networks if net.name == "cnn")
-    model = load_weights(cnn.runs[0].weights, "cnn")[1]
+    model = load_weights(cnn.weights, "cnn")[1]
     plot_feature_maps(model, test_images[FEATURE_MAP_DIGIT, 0], int(test_labels[FEATURE_MAP_DIGIT]),
                       folder / "feature_maps.png", t)

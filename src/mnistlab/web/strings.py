@@ -52,8 +52,8 @@ STRINGS = {
     "filters_hint": _("Red is a positive weight, blue a negative one; each filter is scaled to its own largest weight."),
     # training
     "train": _("Train a network"),
-    "train_hint": _("The same training as `mnistlab train`: the run folder is saved with the others, "
-                    "and when it ends this page uses the new network."),
+    "train_hint": _("The same training as mnistlab train: the run folder is saved with the others; when it "
+                    "ends, the new run is offered in the run picker and the page answers with it once chosen."),
     "network": _("Network"),
     "recipe": _("Recipe"),
     "recipe_practice": _("practice (the lab's plain SGD)"),
@@ -76,7 +76,7 @@ STRINGS = {
     "mean_loss": _("Mean loss"),
     "training_starting": _("Starting: loading MNIST and building the network…"),
     "training_running": _("Training {network}…"),
-    "training_done": _("Done: {percent} on the test set. The page now answers with {run}."),
+    "training_done": _("Done: {percent} on the test set. {run} is saved: choose it in the run picker to answer with it."),
     "training_stopped": _("Stopped. The unfinished run was removed."),
     "training_off": _("Training from the page is off because the server listens on a public address; "
                       "start it with `mnistlab serve --allow-training` to allow it."),
