@@ -22,7 +22,7 @@ def prose(text: str) -> str:
 
 
 def has(term: str, text: str) -> bool:
-    return re.search(rf"(?<!\w)(?:{term})(?!\w)", prose(text), re.IGNORECASE) is not None
+    return re.search(rf"(?<![\w.])(?:{term})(?!\w|\.\w)", prose(text), re.IGNORECASE) is not None  # not loss.backward()
 
 
 def catalogue():

@@ -1,6 +1,8 @@
 """Training jobs (the studio's trainer): the page's settings become the same TrainConfig the CLI
 builds, and the step reporter sends every step's loss and the practice's running average in batches."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,20 @@ def test_settings_become_the_cli_config():
     assert jobs.config_from({"model": "cnn", "recipe": "tuned"}).epochs == recipes.RECIPES["tuned"].cnn.epochs
     with pytest.raises(MnistlabError, match="unknown setting 'device'"):
         jobs.config_from({"model": "cnn", "device": "cuda"})
+
+
+def test_a_step_cap_past_the_recipes_epochs_gets_the_epochs_it_needs():
+    steps_per_epoch = -(-60000 // 64)  # 938: the tuned CNN's one epoch
+    assert jobs.config_from({"model": "cnn", "recipe": "tuned", "max_steps": 3000}).epochs == 4
+    assert jobs.config_from({"model": "cnn", "recipe": "tuned", "max_steps": steps_per_epoch}).epochs == 1
+    assert jobs.config_from({"model": "cnn", "recipe": "practice", "max_steps": 3000}).epochs == 10  # enough already
+    assert jobs.config_from({"model": "cnn", "recipe": "tuned", "epochs": 1, "max_steps": 3000}).epochs == 1  # as chosen
+    with pytest.raises(MnistlabError, match='"max_steps" must be at most 93800'):
+        jobs.config_from({"model": "cnn", "recipe": "tuned", "max_steps": 10**6})
+
+
+def test_the_largest_seed_arrives_exactly():
+    assert jobs.config_from(json.loads('{"model": "mlp", "seed": 18446744073709551615}')).seed == 2**64 - 1
 
 
 def test_steps_are_sent_in_batches_with_the_practices_running_average(monkeypatch):

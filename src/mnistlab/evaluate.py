@@ -71,13 +71,13 @@ def results_table(runs, lang: str | None = None) -> str:
     """Finished runs side by side: overall and per-digit test accuracy, parameters, training time; in
     `lang` (default: the locale's language)."""
     from mnistlab.i18n import texts
-    from mnistlab.models import DISPLAY_NAMES, count_parameters, create_model
+    from mnistlab.models import MODELS, count_parameters, create_model
 
     t = texts(lang)
     _ = t.gettext
     from mnistlab.report.sections import recipe_label
 
-    headers = [f"{DISPLAY_NAMES[r.model]} ({recipe_label(r.config.recipe, t)})" for r in runs]
+    headers = [f"{MODELS[r.model].display_name} ({recipe_label(r.config.recipe, t)})" for r in runs]
     rows = [("", headers), (_("test accuracy"), [t.percent(r.metrics.overall_accuracy) for r in runs])]
     rows += [("  " + _("digit {digit}").format(digit=d), [t.percent(r.metrics.per_digit_accuracy[d]) for r in runs])
              for d in range(10)]

@@ -11,8 +11,8 @@ from mnistlab import data, plots, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import results_table
 from mnistlab.i18n import resolve_lang
-from mnistlab.models import MODELS
-from mnistlab.train import TrainConfig, check_out_dir, train_run
+from mnistlab.models import lesson_models
+from mnistlab.train import TrainConfig, check_out_dir, resolve_device, train_run
 
 MAX_SEEDS = 100  # each seed trains both networks
 
@@ -38,7 +38,8 @@ def run_lesson(recipe: str = "practice", seed: int = 0, seeds: int = 1, device: 
     runs_dir = Path(runs_dir)
     lang = resolve_lang(lang)
     configs = [TrainConfig(model=name, recipe=recipe, seed=s, device=device, max_steps=max_steps)
-               for s in range(seed, seed + seeds) for name in MODELS]
+               for s in range(seed, seed + seeds) for name in lesson_models()]
+    resolve_device(device)
     for c in configs:
         check_out_dir(runs_dir / runs.run_dir_name(c.model, c.recipe, c.seed))
     status = data.ensure_mnist(data_dir, quiet=False)

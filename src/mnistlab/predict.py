@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models import DISPLAY_NAMES, MODELS, load_weights
+from mnistlab.models import MODELS, load_weights
 from mnistlab.runs import latest_run
 
 
@@ -26,8 +26,8 @@ class LoadedNetwork:
     run: str | None = None  # the run folder's name, None for a bare .pth file
 
     def describe(self) -> dict:
-        return {"name": self.name, "display_name": DISPLAY_NAMES[self.name], "source": self.source,
-                "test_accuracy": self.test_accuracy, "file": self.file, "run": self.run}
+        return {**MODELS[self.name].describe(), "source": self.source, "test_accuracy": self.test_accuracy,
+                "file": self.file, "run": self.run}
 
 
 @dataclass
@@ -68,7 +68,7 @@ def file_network(path: str | Path, name: str) -> LoadedNetwork:
         other = next((o for o in MODELS if o != name and f"it is a {o} checkpoint" in str(err)), None)
         if other is None:
             raise
-        raise MnistlabError(f"--{name} {path} holds {DISPLAY_NAMES[other]} weights, not {DISPLAY_NAMES[name]} "
+        raise MnistlabError(f"--{name} {path} holds {MODELS[other].display_name} weights, not {MODELS[name].display_name} "
                             f"ones; pass it as --{other}") from None
     return LoadedNetwork(name, model.eval(), str(path), None, file=str(path))
 
@@ -147,7 +147,7 @@ def predict_files(paths: list[Path], networks: Networks) -> str:
             raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
         images.append(image_to_mnist(data, str(path)))
     probabilities = networks.predict(np.stack(images))  # {name: (N, 10)}
-    names = [DISPLAY_NAMES[name] for name in probabilities]
+    names = [MODELS[name].display_name for name in probabilities]
     width = max(4, *(len(str(p)) for p in paths))
     lines = [f"{'file':<{width}}" + "".join(f"  {n:>14}" for n in names)]
     for row, path in enumerate(paths):

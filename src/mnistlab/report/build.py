@@ -5,6 +5,7 @@ index.html and report.md in a temporary folder that replaces --out only once com
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -14,13 +15,17 @@ from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.i18n import texts
 from mnistlab.layers import cnn_size_rows, measured_shapes, parameter_rows
-from mnistlab.models import DISPLAY_NAMES, MODELS, create_model, load_weights
+from mnistlab.models import MODELS, create_model, lesson_models, load_weights
 from mnistlab.report import figures
 from mnistlab.report.analysis import Network
 from mnistlab.report.render import render_html, render_markdown
-from mnistlab.report.sections import TRAIN_IMAGES, Paragraph, all_sections, recipe_label
+from mnistlab.report.sections import Paragraph, all_sections, recipe_label
 
 SETTINGS = ("recipe", "epochs", "lr", "batch_size", "max_steps", "train_size")  # what seeds share
+# In the report folder: the names of the files the report wrote there, so that the next report
+# replaces a folder holding those and nothing else. Reports of earlier versions have no such list.
+WRITTEN = ".mnistlab-report.json"
+PAGES = ("index.html", "report.md")
 
 
 def _settings(run: runs.Run) -> tuple:
@@ -38,19 +43,17 @@ def select_runs(paths: list[Path], runs_dir: Path, given: tuple[str, ...] = ()) 
             run = runs.load_run(path)
             groups.setdefault(run.model, []).append(run)
     else:
-        found = {name: runs.find_runs(runs_dir, name, problems) for name in MODELS}  # newest first
-        wanted = [name for name in MODELS if name not in given]
-        chosen = comparable_latest(found) if all(found[name] for name in MODELS) else \
-            {name: f[0] for name, f in found.items() if f}
-        for name in wanted:
-            if name not in chosen:
+        found = {name: runs.find_runs(runs_dir, name, problems) for name in lesson_models()}  # newest first
+        chosen = comparable_latest(found) if all(found.values()) else {name: f[0] for name, f in found.items() if f}
+        for name in lesson_models():
+            if name in given or name not in chosen:
                 continue
             latest, by_seed = chosen[name], {}
             for run in reversed(found[name]):  # oldest first: the newest run of each seed wins
                 if _settings(run) == _settings(latest):
                     by_seed[run.config.seed] = run
             groups[name] = list(by_seed.values())
-    missing = [name for name in MODELS if name not in groups and name not in given]
+    missing = [name for name in lesson_models() if name not in groups and name not in given]
     if missing:
         counted = [f"{len(g)} {name} run{'s' if len(g) > 1 else ''}" for name, g in groups.items()]
         found = f"found {' and '.join(counted)}" if counted else "found no run"
@@ -75,9 +78,9 @@ def select_runs(paths: list[Path], runs_dir: Path, given: tuple[str, ...] = ()) 
 def images_seen(run: runs.Run) -> int:
     """Training images the run went through (the last batch of an epoch may be smaller)."""
     config, steps = run.config, run.metrics.steps
-    per_epoch = steps_per_epoch(config)
+    per_epoch, size = config.steps_per_epoch(), config.train_size or data.TRAIN_IMAGES
     full_epochs, rest = divmod(steps, per_epoch)
-    return full_epochs * (config.train_size or TRAIN_IMAGES) + min(rest * config.batch_size, config.train_size or TRAIN_IMAGES)
+    return full_epochs * size + min(rest * config.batch_size, size)
 
 
 def training_done(run: runs.Run) -> tuple:
@@ -88,23 +91,20 @@ def training_done(run: runs.Run) -> tuple:
     recipe = recipes.RECIPES.get(run.config.recipe)
     full = (recipe is not None and run.config.max_steps is None
             and run.config.epochs == recipe.defaults(run.model)[0]
-            and run.metrics.steps == run.config.epochs * steps_per_epoch(run.config))
+            and run.metrics.steps == run.config.epochs * run.config.steps_per_epoch())
     return (run.config.recipe, "full" if full else images_seen(run))
 
 
 def comparable_latest(found: dict[str, list[runs.Run]]) -> dict[str, runs.Run]:
     """The newest runs, one per network, that are comparable (same recipe and training done); the
     newest of each when no such pair exists (the report then says how they differ)."""
-    first, second = (found[name] for name in MODELS)
+    names = list(found)
+    first, second = (found[name] for name in names)
     pairs = sorted(((i, j) for i in range(len(first)) for j in range(len(second))), key=lambda p: (max(p), sum(p)))
     for i, j in pairs:
         if training_done(first[i]) == training_done(second[j]):
-            return dict(zip(MODELS, (first[i], second[j])))
-    return dict(zip(MODELS, (first[0], second[0])))
-
-
-def steps_per_epoch(config: runs.RunConfig) -> int:
-    return math.ceil((config.train_size or TRAIN_IMAGES) / config.batch_size)
+            return dict(zip(names, (first[i], second[j])))
+    return dict(zip(names, (first[0], second[0])))
 
 
 def prepare_file(name: str, path: Path, train_split, test_images, test_labels) -> Network:
@@ -122,15 +122,38 @@ def prepare_file(name: str, path: Path, train_split, test_images, test_labels) -
         confusion=evaluation.confusion,
         loss=[],
         epoch_loss=[],
-        steps_per_epoch=math.ceil(TRAIN_IMAGES / 64),
+        steps_per_epoch=math.ceil(data.TRAIN_IMAGES / 64),  # unused without a loss history
         layers=parameter_rows(model),
         images_per_second=[evaluation.images_per_second],
         device="cpu",
         evaluation=evaluation,
+        model=model,
         train_accuracy=[train_accuracy],
         file=str(path),
-        weights=Path(path),
     )
+
+
+def difference_note(networks: list[Network], t) -> str | None:
+    """A plain sentence when the two networks were not trained alike (recipe, steps or images seen),
+    or when one comes from a .pth file whose training is unknown; None when they are comparable."""
+    _ = t.gettext
+    from_files = [n for n in networks if n.file]
+    if from_files:
+        return t.ngettext("Not necessarily like for like: {networks} comes from a .pth file whose training is "
+                          "unknown, so this comparison cannot say whether both networks were trained alike.",
+                          "Not necessarily like for like: {networks} come from .pth files whose training is "
+                          "unknown, so this comparison cannot say whether both networks were trained alike.",
+                          len(from_files)).format(networks=_(" and ").join(n.display for n in from_files))
+    shown = [n.runs[0] for n in networks]
+    if len({training_done(r) for r in shown}) == 1:
+        return None
+    described = [_("{network}: recipe {recipe}, {steps} steps ({epochs} epochs, {images} training images seen)").format(
+        network=n.display, recipe=recipe_label(r.config.recipe, t), steps=t.number(r.metrics.steps),
+        epochs=t.number(r.metrics.steps / r.config.steps_per_epoch(), 2), images=t.number(images_seen(r)))
+        for n, r in zip(networks, shown)]
+    return _("These runs were not trained alike ({described}): the comparison below says which network did better "
+             "in these runs, not which one is better. Train both with the same recipe and settings (`mnistlab run`) "
+             "for a fair comparison.").format(described="; ".join(described))
 
 
 def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Network:
@@ -145,46 +168,32 @@ def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Netwo
         confusion=shown.metrics.confusion_matrix,
         loss=shown.history.loss,
         epoch_loss=shown.history.epoch_loss,
-        steps_per_epoch=steps_per_epoch(shown.config),
+        steps_per_epoch=shown.config.steps_per_epoch(),
         layers=parameter_rows(model),
         train_seconds=[r.metrics.train_seconds for r in group],
         images_per_second=[r.metrics.test_images_per_second for r in group],
         device=", ".join(sorted({r.metrics.device for r in group})),
         runs=group,
         evaluation=evaluate(model, test_images, test_labels, "cpu"),
+        model=model,
         train_accuracy=[r.metrics.train_accuracy for r in group],
-        weights=shown.weights,
     )
 
 
-def difference_note(networks: list[Network], t) -> str | None:
-    """A plain sentence when the two networks were not trained alike (recipe, steps or images seen),
-    or when one comes from a .pth file whose training is unknown; None when they are comparable."""
-    _ = t.gettext
-    files_ = [n for n in networks if n.file]
-    if files_:
-        return t.ngettext("Not necessarily like for like: {networks} comes from a .pth file whose training is "
-                          "unknown, so this comparison cannot say whether both networks were trained alike.",
-                          "Not necessarily like for like: {networks} come from .pth files whose training is "
-                          "unknown, so this comparison cannot say whether both networks were trained alike.",
-                          len(files_)).format(networks=_(" and ").join(n.display for n in files_))
-    shown = [n.runs[0] for n in networks]
-    if len({training_done(r) for r in shown}) == 1:
+def not_a_report(folder: Path) -> str | None:
+    """None if `folder` may be replaced by a new report (empty, or a report's files and nothing else),
+    else what is there that the report did not write."""
+    present = [entry.name for entry in os.scandir(folder)]
+    if not present:
         return None
-    described = [_("{network}: recipe {recipe}, {steps} steps ({epochs} epochs, {images} training images seen)").format(
-        network=n.display, recipe=recipe_label(r.config.recipe, t), steps=t.number(r.metrics.steps),
-        epochs=t.number(r.metrics.steps / steps_per_epoch(r.config), 2), images=t.number(images_seen(r)))
-        for n, r in zip(networks, shown)]
-    return _("These runs were not trained alike ({described}): the comparison below says which network did better "
-             "in these runs, not which one is better. Train both with the same recipe and settings (`mnistlab run`) "
-             "for a fair comparison.").format(described="; ".join(described))
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise MnistlabError(f"--out {out} is a file; give a folder for the report")
-    if out.is_dir() and any(out.iterdir()) and not all((out / f).exists() for f in ("index.html", "report.md")):
-        raise MnistlabError(f"--out {out} holds other files and no report; give a new or empty folder")
+    try:
+        ours = set(files.read_json(folder / WRITTEN, "mnistlab report")["files"]) | {WRITTEN}
+    except (MnistlabError, KeyError, TypeError):  # an earlier version's report: its pages and figures
+        if not all(page in present for page in PAGES):
+            return f"holds other files and no report ({files.listing(present)})"
+        ours = {*PAGES, *(name for name in present if name.endswith(".png"))}
+    foreign = files.foreign_entries(folder, ours)
+    return f"holds {files.listing(foreign)}, which the report did not write" if foreign else None
 
 
 def build_report(paths: list[Path] | None = None, out: Path = Path("report"), runs_dir: Path = Path("runs"),
@@ -194,31 +203,35 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
     `lang` (default: the locale's language); a network given in `pth_files` ({"mlp": path}) is the .pth
     file's, evaluated here. Returns out/index.html."""
     t = texts(lang)
-    out = Path(out)
-    _check_out(out)
+    given, out = Path(out), files.out_folder(out, "--out", "the report", not_a_report, "report")
     pth = {name: Path(f) for name, f in (pth_files or {}).items() if f is not None}
     groups = select_runs([Path(p) for p in paths or []], Path(runs_dir), tuple(pth))
     test_images, test_labels = data.load_split(data_dir, "test")
     train_split = data.load_split(data_dir, "train") if pth else None
     networks = [prepare_file(name, pth[name], train_split, test_images, test_labels) if name in pth
-                else prepare(name, groups[name], test_images, test_labels) for name in MODELS]
-    cnn = create_model("cnn")
+                else prepare(name, groups[name], test_images, test_labels) for name in lesson_models()]
+    cnn = create_model(next(n.name for n in networks if n.convolutional))
     measured = measured_shapes(cnn)  # one forward pass with hooks, for the sizes and their check
     sections = all_sections(networks, cnn_size_rows(cnn, measured), measured, t)
     note = difference_note(networks, t)
     if note:  # said where the setup is read and again where the conclusions are
         sections[0].blocks.insert(1, Paragraph(note))
         sections[-1].blocks.insert(0, Paragraph(note))
-    first, second = (DISPLAY_NAMES[name] for name in MODELS)
+    first, second = (MODELS[name].display_name for name in lesson_models())
     title = t.gettext("mnistlab report: {first} vs {second}").format(first=first, second=second)
     stamp = t.date(datetime.now())
-    files.remove_stale(out)  # what a killed earlier build left beside it
-    staging = files.staging_dir(out)
+    full = "free some space or give another --out"
+    with files.writing("the report", out, full):
+        files.remove_stale(out)  # what a killed earlier build left beside it
+        staging = files.staging_dir(out)
     try:
         figures.write_figures(networks, staging, test_images, test_labels, t)
         files.write_text(staging / "index.html", render_html(title, stamp, sections, t))
         files.write_text(staging / "report.md", render_markdown(title, stamp, sections, t))
-        files.replace_dir(staging, out)
+        files.write_json(staging / WRITTEN, {"files": sorted(p.name for p in staging.iterdir())})
+        files.replace_dir(staging, out, not_a_report)
+    except OSError as err:  # a full or read-only disk
+        raise files.write_error("the report", out, err, full) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already if it was swapped in
-    return out / "index.html"
+    return given / "index.html"

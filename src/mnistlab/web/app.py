@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from mnistlab.errors import MnistlabError
+from mnistlab.models import MODELS
 from mnistlab.preprocess import BlankImage, image_to_mnist, pixels_to_mnist
 from mnistlab.predict import Networks, from_models, load_networks
 from mnistlab.web.guard import install_guard
@@ -80,7 +81,8 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
     @app.get("/api/info")
     async def info():
         return {"networks": [net.describe() for net in networks.loaded.values()], "missing": networks.missing,
-                "max_bytes": MAX_BODY}
+                "max_bytes": MAX_BODY,
+                "models": [{"name": name, "display_name": entry.display_name} for name, entry in MODELS.items()]}
 
     @app.post("/api/predict")
     async def predict(request: Request):
