@@ -95,15 +95,17 @@ def plot_misclassified(images, labels, predictions, confidences, title: str, pat
     mosaic on one axis (24 separate axes take seconds to render)."""
     count = len(images)
     rows = max(1, int(np.ceil(count / columns)))
-    tile_w, tile_h = IMAGE_SIDE + 8, IMAGE_SIDE + 18  # a digit with room for its label above it
+    # a digit with room for its label above it; wide enough that Spanish labels ("7 → 2 (98 %)", with a
+    # space before the sign) keep clear of their neighbours
+    tile_w, tile_h = IMAGE_SIDE + 14, IMAGE_SIDE + 18
     mosaic = np.zeros((rows * tile_h, columns * tile_w))
-    fig, ax = plt.subplots(figsize=(columns * 1.25, rows * 1.6 + 0.4))
+    fig, ax = plt.subplots(figsize=(columns * 1.45, rows * 1.6 + 0.4))
     for i in range(count):
-        top, left = (i // columns) * tile_h + 14, (i % columns) * tile_w + 4
+        top, left = (i // columns) * tile_h + 14, (i % columns) * tile_w + 7
         mosaic[top: top + IMAGE_SIDE, left: left + IMAGE_SIDE] = np.asarray(images[i]).reshape(IMAGE_SIDE, IMAGE_SIDE)
         ax.text(left + IMAGE_SIDE // 2, top - 3,
                 f"{int(labels[i])} → {int(predictions[i])} ({t.percent(float(confidences[i]), 0)})",
-                ha="center", va="bottom", fontsize=9)
+                ha="center", va="bottom", fontsize=8.5)
     ax.imshow(mosaic, cmap=plt.get_cmap("gray_r"), vmin=0, vmax=1)
     ax.axis("off")
     ax.set_title(title if count else t.gettext("{title}: none").format(title=title))
