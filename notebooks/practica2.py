@@ -526,11 +526,9 @@ check.accuracy("./cnn.pth", lang="es")
 # 3. Calcular la cantidad total de parámetros en cada red neuronal y comparar estos valores.
 # 4. Para la red convolucional, calcular y documentar el tamaño de las entradas y salidas de cada capa convolucional, así como el número de feature maps generados en cada capa.
 
-# %% [markdown] id="respuestas"
-# Escribe tus respuestas a los puntos 2, 3 y 4 en los textos de la celda siguiente (en lugar de `...`;
-# admiten Markdown). La celda los muestra debajo, y así quedan en el cuaderno que entregas.
-
 # %% id="respuestas-texto"
+# Escribe aquí tus respuestas a los puntos 2, 3 y 4, en lugar de `...` (como textos entre comillas
+# triples; admiten Markdown). La celda las muestra debajo y así quedan en el cuaderno que entregas.
 from IPython.display import Markdown, display
 
 respuesta_2 = ...  # 2. Análisis de los resultados de ambas redes en el conjunto de prueba

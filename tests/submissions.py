@@ -120,6 +120,14 @@ def colab_leftovers(notebook=None) -> nbformat.NotebookNode:
     return notebook
 
 
+def short_training(steps: int = 20) -> nbformat.NotebookNode:
+    """Both training cells stop after `steps` steps (the solved notebook's own max_steps switch)."""
+    notebook = solved()
+    for where in (MLP_TRAINING, CNN_TRAINING):
+        edit(notebook, where, 'max_steps = int(os.environ.get("MNISTLAB_MAX_STEPS", 0))', f"max_steps = {steps}")
+    return notebook
+
+
 def write(notebook, path: Path) -> Path:
     nbformat.write(notebook, path)
     return path

@@ -343,3 +343,46 @@ def test_cli_checks_the_solved_notebook_in_spanish_and_as_json(invoke, tmp_path,
     assert "✓ mlp.training" in result.output and "el bucle da, paso a paso, las pérdidas" in result.output
     data = json.loads(invoke("check", path, "--json", "--data-dir", mnist_root).output)
     assert data["status"] == "passed" and data["points"] == data["max_points"] == sum(load_rubric().values())
+
+
+def test_weights_handed_in_beside_the_notebook_are_found(tmp_path, fake_runs):
+    from mnistlab.check.notebook import handed_in
+
+    for kind, file in (("mlp", "multinn.pth"), ("cnn", "cnn.pth")):
+        (tmp_path / file).write_bytes((fake_runs / f"{kind}-practice-seed0" / "model.pth").read_bytes())
+    (tmp_path / "cnn.pth").write_bytes(b"not a checkpoint")
+    found = handed_in(tmp_path / "entrega.ipynb", None, EN)
+    assert list(found) == ["mlp"] and isinstance(found["mlp"], nn.Module)
+
+
+@pytest.mark.slow
+def test_a_full_run_measures_the_networks_it_trains(tmp_path, mnist_root):
+    """--full runs the notebook as written (here: 20 steps per network), and mnistlab measures the networks
+    it saved; the subset run meanwhile finds 20 steps where the practice takes 100."""
+    path = submissions.write(submissions.short_training(20), tmp_path / "corta.ipynb")
+    result = check.check_notebook(path, lang="en", data_dir=mnist_root, full=True)
+    accuracy = result.item("accuracy")
+    assert not accuracy.passed and "as printed" not in accuracy.message and "MultiLayerNN" in accuracy.message
+    assert "20 steps instead of the practice's 100" in result.item("mlp.training").message
+    assert result.item("mlp.forward").passed and result.item("plots").passed is False
+
+
+def test_malformed_evidence_fails_its_items_without_stopping_the_check(mnist_root):
+    """What comes out of the sandbox is untrusted: wrong types fail items, never the checker."""
+    from types import SimpleNamespace
+
+    from mnistlab.check.notebook import judge
+
+    evidence = {"cells": [{"figures": [{"lines": "zzz"}], "ok": "yes"}], "classes": {"mlp": {"structure": {"layers": 5}},
+                                                                                    "cnn": {"name": 3}},
+                "training": {"mlp": {"losses": "abc"}, "cnn": {"losses": [None]}}, "forward": {"mlp": 3},
+                "evaluate": {"overall": "x", "per_digit": 7}}
+    inputs = SimpleNamespace(
+        references={"mlp": [1.0], "cnn": [1.0]}, reference_networks={"mlp": create_model("mlp")},
+        forward_states={k: create_model(k).state_dict() for k in ("mlp", "cnn")}, images=torch.zeros(2, 1, 28, 28),
+        test_dataset=SimpleNamespace(data=torch.zeros(10, 28, 28, dtype=torch.uint8),
+                                     targets=torch.zeros(10, dtype=torch.long)))
+    weights = {"mlp": (None, "missing"), "cnn": (None, "missing")}
+    result = judge(evidence, inputs, weights, {}, {"cells": []}, {}, mnist_root, load_rubric(), EN)
+    assert [item.id for item in result] == list(ITEM_IDS)
+    assert not any(item.passed for item in result)

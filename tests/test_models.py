@@ -6,12 +6,13 @@ import torch
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS, count_parameters, create_model, load_weights
 
-EXPECTED_PARAMETERS = {"mlp": 669_706, "cnn": 61_706}
+EXPECTED_PARAMETERS = {"mlp": 669_706, "cnn": 61_706, "mlp-small": 61_225}
 # The practice's attribute names, hence its notebook's state_dict keys.
 PRACTICE_KEYS = {
     "mlp": ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"],
     "cnn": ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
             "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"],
+    "mlp-small": ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"],  # the lab's, named as the MLP's
 }
 
 
@@ -40,7 +41,7 @@ def test_cnn_has_the_practices_pooling_layers():
 
 
 def test_registry_rejects_unknown_name():
-    with pytest.raises(MnistlabError, match="unknown model 'resnet'; choose one of: mlp, cnn"):
+    with pytest.raises(MnistlabError, match="unknown model 'resnet'; choose one of: mlp, cnn, mlp-small"):
         create_model("resnet")
 
 
@@ -112,7 +113,7 @@ def test_a_registry_entry_carries_what_a_network_is():
     assert entry.cls is type(create_model("cnn")) and entry.display_name == "CNN"
     assert entry.describe() == {"name": "cnn", "display_name": "CNN", "color": entry.color}
     assert entry.articles(texts("es")) == ("la CNN", "de la CNN", "a la CNN")
-    assert [e.display_name for e in MODELS.values()] == ["MultiLayerNN", "CNN"]
+    assert [e.display_name for e in MODELS.values()] == ["MultiLayerNN", "CNN", "SmallMLP"]
 
 
 def test_adding_a_network_is_one_registry_entry(monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import png_bytes
+from helpers import png_bytes, quiet
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import predict
 from mnistlab.preprocess import BlankImage, decode_image, image_to_mnist, pixels_to_mnist, to_mnist
@@ -121,7 +121,6 @@ def test_bad_pixel_lists_are_refused(pixels, message):
 @pytest.fixture(scope="module")
 def quick_networks(train_split):
     """Trained here in about 10 s: one epoch of the MLP and 600 CNN steps, plain SGD at lr 0.1."""
-    quiet = lambda line: None  # noqa: E731
     mlp = fit(TrainConfig(model="mlp", lr=0.1, epochs=1, device="cpu"), *train_split, log=quiet).model
     cnn = fit(TrainConfig(model="cnn", lr=0.1, epochs=1, max_steps=600, device="cpu"), *train_split, log=quiet).model
     return {"mlp": mlp, "cnn": cnn}

@@ -9,26 +9,20 @@ from pathlib import Path
 
 import pytest
 from torchinfo import summary as torchinfo_summary
-from typer.testing import CliRunner
 
-from mnistlab.cli import app
 from mnistlab.errors import MnistlabError
 from mnistlab.layers import parameter_rows
-from mnistlab.models import MODELS, create_model
+from mnistlab.models import lesson_models, create_model
 from mnistlab.report import build_report, figures
 from mnistlab.report.analysis import Network, analysis_sentences
 
-runner = CliRunner()
 SECTIONS = ["1. Setup", "2. Results", "3. Where they fail", "4. Training", "5. Parameters",
-            "6. CNN layer sizes", "7. Analysis"]
+            "6. CNN layer sizes", "7. Analysis", "8. Why the CNN wins"]
 
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
-def quick(mnist_root, tmp_path_factory):
+def quick(invoke, mnist_root, tmp_path_factory):
     """`mnistlab run --seeds 2` capped at 60 steps: four real runs, and the report it ends with."""
     base = tmp_path_factory.mktemp("report")
     result = invoke("run", "--seeds", 2, "--max-steps", 60, "--device", "cpu", "--runs-dir", base / "runs",
@@ -44,7 +38,7 @@ def metrics_of(base, name, seed):
 def test_run_with_seeds_ends_with_the_report(quick):
     base, output = quick
     assert output.rstrip().endswith(f"report: {base / 'report' / 'index.html'}")
-    for name in MODELS:
+    for name in lesson_models():
         assert [metrics_of(base, name, s)["seed"] for s in (0, 1)] == [0, 1]
 
 
@@ -71,10 +65,10 @@ def test_report_holds_the_measured_numbers(quick):
     assert "](feature_maps.png)" in markdown
     # accuracies: each seed exactly as metrics.json says, and their mean ± std
     for seed in (0, 1):
-        mlp, cnn = (metrics_of(base, name, seed)["overall_accuracy"] for name in MODELS)
+        mlp, cnn = (metrics_of(base, name, seed)["overall_accuracy"] for name in lesson_models())
         assert f"| seed {seed} | {mlp:.2%} | {cnn:.2%} |" in markdown
     cells = []
-    for name in MODELS:
+    for name in lesson_models():
         values = [metrics_of(base, name, s)["overall_accuracy"] for s in (0, 1)]
         cells.append(f"{statistics.fmean(values):.2%} ± {statistics.stdev(values) * 100:.2f}")
     assert f"| test accuracy | {cells[0]} | {cells[1]} |" in markdown
@@ -97,7 +91,7 @@ def test_report_opens_in_chromium_with_every_image(quick, artifacts, browser):
     widths = page.evaluate("[...document.images].map(img => [img.getAttribute('src'), img.naturalWidth])")
     page.screenshot(path=str(artifacts / "report.png"), full_page=True)
     page.close()
-    assert len(widths) == 9 and ["feature_maps.png"] == [src for src, _ in widths if "feature" in src]
+    assert len(widths) == 10 and ["feature_maps.png"] == [src for src, _ in widths if "feature" in src]
     assert all(width > 0 for _, width in widths), widths
     assert errors == []
 
@@ -164,12 +158,12 @@ def snapshot(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monkeypatch):
+def test_bad_input_is_one_clear_error_and_leaves_out_alone(invoke, quick, tmp_path, monkeypatch):
     base, _ = quick
     out = tmp_path / "report"
     shutil.copytree(base / "report", out)
     before = snapshot(out)
-    run = {(name, s): tmp_path / f"{name}{s}" for name in MODELS for s in (0, 1)}
+    run = {(name, s): tmp_path / f"{name}{s}" for name in lesson_models() for s in (0, 1)}
     for (name, s), folder in run.items():
         shutil.copytree(base / "runs" / f"{name}-practice-seed{s}", folder)
 
@@ -204,7 +198,7 @@ def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monk
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "Traceback" not in result.output
 
 @pytest.mark.slow
-def test_report_command_replaces_the_report(quick, mnist_root, tmp_path):
+def test_report_command_replaces_the_report(invoke, quick, mnist_root, tmp_path):
     base, _ = quick
     out = tmp_path / "report"
     result = invoke("report", base / "runs" / "mlp-practice-seed0", base / "runs" / "cnn-practice-seed0",
@@ -217,8 +211,8 @@ def test_report_command_replaces_the_report(quick, mnist_root, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temporary folder left beside it
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_summary_counts_match_pytorch_and_torchinfo(name):
+@pytest.mark.parametrize("name", lesson_models())
+def test_summary_counts_match_pytorch_and_torchinfo(invoke, name):
     result = invoke("summary", name)
     assert result.exit_code == 0, result.output
     model = create_model(name)
@@ -298,7 +292,7 @@ def test_spanish_report_from_the_locale(quick, mnist_root, tmp_path, monkeypatch
         assert "669.706" in text and "61.706" in text and "10,9 veces" in text and "669,706" not in text
     for seed in (0, 1):
         accuracies = [f"{metrics_of(base, name, seed)['overall_accuracy'] * 100:.2f}".replace(".", ",") + "\u00a0%"
-                      for name in MODELS]
+                      for name in lesson_models()]
         assert f"| semilla {seed} | {accuracies[0]} | {accuracies[1]} |" in markdown
     # the analysis: one Spanish paragraph for each English one, none of them English
     spanish_sentences_check(section(markdown, 7).strip().split("\n\n"), section(english, 7).strip().split("\n\n"))
@@ -309,7 +303,7 @@ def test_spanish_report_from_the_locale(quick, mnist_root, tmp_path, monkeypatch
     assert any("," in tick for tick in ticks) and not any("." in tick for tick in ticks)  # a decimal comma
 
 
-def test_lang_en_gives_the_english_report_whatever_the_locale(quick, mnist_root, tmp_path, monkeypatch):
+def test_lang_en_gives_the_english_report_whatever_the_locale(invoke, quick, mnist_root, tmp_path, monkeypatch):
     base, _ = quick
     monkeypatch.setenv("LANG", "es_ES.UTF-8")
     result = invoke("report", "--lang", "en", "--runs-dir", base / "runs", "--out", tmp_path / "r",

@@ -16,7 +16,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from helpers import png_bytes
+from helpers import handed_on, png_bytes
+from mnistlab.models import load_weights
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running
 from mnistlab.web.strings import STRINGS
@@ -41,7 +42,7 @@ def own_runs(quick_runs, tmp_path):
     return tmp_path / "runs"
 
 
-def test_inside_gives_every_layer_of_both_networks(client, seven):
+def test_inside_gives_every_layer_of_both_networks(client, seven, quick_runs):
     png, label = seven
     answer = client.post("/api/inside", content=png, headers={"Content-Type": "image/png"}).json()
     predicted = client.post("/api/predict", content=png, headers={"Content-Type": "image/png"}).json()
@@ -55,8 +56,11 @@ def test_inside_gives_every_layer_of_both_networks(client, seven):
         logits = network["layers"][-1]["values"]
         assert network["digit"] == int(np.argmax(logits)) == predicted[name]["digit"]
         np.testing.assert_allclose(network["probabilities"], predicted[name]["probabilities"], atol=1e-3)
-        hidden = [v for layer in network["layers"][:-1] for v in layer["values"]]
-        assert min(hidden) >= 0  # after ReLU (and max-pooling of ReLU outputs)
+        # each layer as the served network's own forward() hands it on (rounded to 4 decimals by the API)
+        _, model = load_weights(quick_runs / f"{name}-quick" / "model.pth", name)
+        passed = handed_on(model, np.reshape(answer["input"], (28, 28)))
+        for layer, values in zip(network["layers"], passed, strict=True):
+            np.testing.assert_allclose(layer["values"], values.ravel(), rtol=1e-3, atol=1e-2, err_msg=layer["name"])
     assert answer["networks"]["cnn"]["digit"] == label
 
 
@@ -106,12 +110,12 @@ def test_architecture_explains_sizes_and_parameters(client):
 def test_the_page_asks_the_server_what_exists():
     """No display names, layer names or sizes in the page's code: it reads them from /api/info and
     /api/architecture; and no HTML is built from interpolated text."""
-    from mnistlab.models import DISPLAY_NAMES
+    from mnistlab.models import MODELS
     from mnistlab.web.app import STATIC
 
     for path in [*STATIC.glob("*.js"), STATIC / "index.html"]:
         code = path.read_text()
-        for name in DISPLAY_NAMES.values():
+        for name in (entry.display_name for entry in MODELS.values()):
             assert name not in code, (path.name, name)
         assert not re.search(r'"fc3"|=== 10\b|"conv[12]"', code), path.name
         assert "innerHTML" not in code and "insertAdjacentHTML" not in code, path.name
@@ -119,7 +123,7 @@ def test_the_page_asks_the_server_what_exists():
 
 def test_architecture_and_info_say_what_each_layer_and_network_is():
     """The page reads layer roles and display names from the server instead of knowing them."""
-    from mnistlab.models import DISPLAY_NAMES, MODELS, create_model
+    from mnistlab.models import MODELS, create_model
 
     app = create_app(models={"cnn": create_model("cnn")})
     test_client = TestClient(app)
@@ -130,9 +134,9 @@ def test_architecture_and_info_say_what_each_layer_and_network_is():
                             ("fc3", "logits")]
     mlp = create_app(models={"mlp": create_model("mlp")})
     assert [row["role"] for row in TestClient(mlp).get("/api/architecture").json()["mlp"]["layers"]] == \
-        ["input", "hidden", "hidden", "logits"]
+        ["input", "flatten", "hidden", "hidden", "logits"]  # the flatten step as `mnistlab summary mlp` shows it
     info = test_client.get("/api/info").json()
-    assert info["models"] == [{"name": name, "display_name": DISPLAY_NAMES[name]} for name in MODELS]
+    assert [(m["name"], m["display_name"]) for m in info["models"]] == [(name, entry.display_name) for name, entry in MODELS.items()]
 
 
 def test_strings_in_both_languages(quick_runs, client):

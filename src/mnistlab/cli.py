@@ -8,13 +8,23 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
-from typer.core import TyperGroup
 
-from mnistlab.config import ConfigError
-from mnistlab.errors import MnistlabError
-from mnistlab.models import MODELS
-from mnistlab.recipes import RECIPES
+def _interrupted_at_start() -> None:
+    """Ctrl+C before any command ran (torch takes a second or two to import): one line, exit 130."""
+    sys.stderr.write("mnistlab: interrupted before starting; nothing was done\n")
+    raise SystemExit(130)
+
+
+try:
+    import typer
+    from typer.core import TyperGroup
+
+    from mnistlab.config import ConfigError
+    from mnistlab.errors import MnistlabError
+    from mnistlab.models import MODELS
+    from mnistlab.recipes import RECIPES
+except KeyboardInterrupt:
+    _interrupted_at_start()
 
 # Exit codes (docs/cli.md): 0 done; 1 a problem with the input or the files (the message says how to fix
 # it); 2 a mistyped command line (unknown option, bad value); 130 stopped with Ctrl+C.
@@ -138,7 +148,8 @@ def train(
     seed: Seed = 0,
     device: Device = "auto",
     max_steps: MaxSteps = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<model>-<recipe>-seed<seed>).", show_default=False)] = None,
+    permute_pixels: Annotated[bool, typer.Option("--permute-pixels", help="Train and test on images whose 784 pixels are shuffled by one fixed permutation (torch.Generator seeded 0), recorded in config.json (default: off).")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<model>-<recipe>-seed<seed>, with -permuted after it for --permute-pixels).", show_default=False)] = None,
     data_dir: DataDir = None,
     lang: Lang = None,
 ):
@@ -148,8 +159,8 @@ def train(
     from mnistlab.train import TrainConfig, train_run
 
     config = TrainConfig(model=model.value, recipe=recipe.value, epochs=epochs, lr=lr, batch_size=batch_size,
-                         seed=seed, device=device, max_steps=max_steps)
-    out = out or Path("runs") / run_dir_name(config.model, config.recipe, config.seed)
+                         seed=seed, device=device, max_steps=max_steps, permute_pixels=permute_pixels)
+    out = out or Path("runs") / run_dir_name(config.model, config.recipe, config.seed, config.permute_pixels)
     run = train_run(config, out, data_dir, lang=check_lang(lang) if lang else None)
     typer.echo(f"run folder: {run.path}")
 
@@ -161,20 +172,23 @@ def evaluate(
     device: Device = "auto",
     data_dir: DataDir = None,
 ):
-    """Overall and per-digit test accuracy of saved weights."""
+    """Overall and per-digit test accuracy of saved weights (a --permute-pixels run's on permuted images)."""
     from mnistlab import data as mnist
     from mnistlab.evaluate import evaluate as score
     from mnistlab.models import load_weights
+    from mnistlab.runs import WEIGHTS, load_run
     from mnistlab.train import resolve_device
 
     if not path.exists():
         raise MnistlabError(missing_path(path))
-    weights = path / "model.pth" if path.is_dir() else path
+    weights = path / WEIGHTS if path.is_dir() else path
+    permuted = load_run(path).permuted if path.is_dir() else False  # a bare .pth records nothing
     name, network = load_weights(weights, model.value if model else None)
     where = resolve_device(device)
     images, labels = mnist.load_split(data_dir, "test", where)
-    result = score(network, images, labels, where)
-    typer.echo(f"{MODELS[name].display_name} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
+    result = score(network, mnist.network_input(images, permuted), labels, where)
+    shown = f"{MODELS[name].display_name}{', pixels permuted' if permuted else ''}"
+    typer.echo(f"{shown} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
     for digit, accuracy in enumerate(result.per_digit_accuracy):
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
@@ -190,17 +204,20 @@ def run(
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the report goes (default: report/ beside the runs folder).", show_default=False)] = None,
     data_dir: DataDir = None,
     lang: Lang = None,
+    experiments: Annotated[bool, typer.Option("--experiments", help="Also train the pixel-permuted MLP and CNN and the same-budget MLP (mlp-small), same recipe and seeds, for the report's \"Why the CNN wins\" (default: off).")] = False,
 ):
     """The whole lesson: get MNIST, train both networks, evaluate them, print the results, write the report."""
     from mnistlab.lesson import run_lesson
 
-    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo, lang=lang)
+    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo, lang=lang,
+               experiments=experiments)
 
 
 RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of run folders; the latest mlp and cnn runs are used.")]
 MlpFile = Annotated[Optional[Path], typer.Option("--mlp", help="The MultiLayerNN's weights: a .pth state_dict such as the practice's multinn.pth (default: the latest mlp run).", show_default=False)]
 CnnFile = Annotated[Optional[Path], typer.Option("--cnn", help="The CNN's weights: a .pth state_dict such as the practice's cnn.pth (default: the latest cnn run).", show_default=False)]
 PredictModel = Enum("PredictModel", {**{name: name for name in MODELS}, "both": "both"}, type=str)
+Permuted = Annotated[bool, typer.Option("--permuted", help="Use the latest --permute-pixels runs instead (default: the others).")]
 
 
 @command(interrupted="stopped serving", short_help='Open the studio: draw digits, look inside, train.')
@@ -220,7 +237,7 @@ def serve(
     from mnistlab.web.server import bind, serve_forever, url_of
 
     sock = bind(host, port)  # a bad or busy port is said before the networks load
-    app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(host),
+    app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(sock.getsockname()[0]),
                      lang=resolve_lang(lang), data_dir=data_dir, files={"mlp": mlp, "cnn": cnn})
     for message in app.state.networks.missing:
         typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
@@ -240,11 +257,21 @@ def missing_path(path: Path) -> str:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only: localhost in any case, 127.0.0.0/8 (written as bind()
+    takes it, 127.1 included) or ::1."""
     import ipaddress
+    import socket
 
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
     try:
-        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
+        pass
+    try:  # inet_aton reads the short forms that bind() accepts too: 127.1, 0x7f.1, 2130706433
+        return ipaddress.IPv4Address(socket.inet_aton(name)).is_loopback
+    except OSError:
         return False
 
 
@@ -254,14 +281,15 @@ def predict(
                                                  show_default=False)],
     model: Annotated[PredictModel, typer.Option(help="Which network answers.", case_sensitive=False)] = PredictModel.both,
     runs: RunsDir = Path("runs"),
+    permuted: Permuted = False,
     mlp: MlpFile = None,
     cnn: CnnFile = None,
 ):
     """Predict the digit in image files, preprocessed the MNIST way as on the drawing page."""
     from mnistlab.predict import load_networks, predict_files
 
-    names = tuple(MODELS) if model.value == "both" else (model.value,)
-    networks = load_networks(runs, names, {"mlp": mlp, "cnn": cnn})
+    names = None if model.value == "both" else (model.value,)
+    networks = load_networks(runs, names, {"mlp": mlp, "cnn": cnn}, permuted=permuted)
     for message in networks.missing:
         typer.echo(f"mnistlab: note: {message}", err=True)
     typer.echo(predict_files(images, networks))
@@ -283,10 +311,38 @@ def report(
     typer.echo(f"report: {build_report(run_dirs or [], out, runs_dir, data_dir, lang, pth_files={'mlp': mlp, 'cnn': cnn})}")
 
 
+@command()
+def robustness(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run folders to test.", show_default=False)],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table (default: the table).")] = False,
+    scale: Annotated[bool, typer.Option("--scale", help="Also test digits scaled ×0.6 to ×1.4 (default: off).")] = False,
+    noise: Annotated[bool, typer.Option("--noise", help="Also test digits with Gaussian noise, σ 0.1 to 0.5 (default: off).")] = False,
+    device: Device = "auto",
+    data_dir: DataDir = None,
+):
+    """Test accuracy on test digits moved 0-8 px (mean of the four directions) and rotated 0-60° (both directions)."""
+    import json
+
+    from mnistlab import data as mnist
+    from mnistlab import robustness as lab
+    from mnistlab.runs import load_run
+    from mnistlab.train import resolve_device
+
+    found = [load_run(path) for path in run_dirs]  # every folder checked before the work starts
+    where = resolve_device(device)
+    images, labels = mnist.load_split(data_dir, "test", where)
+    levels = {"scales": lab.SCALES if scale else None, "noises": lab.NOISES if noise else None}
+    results = [lab.measure_run(run, images, labels, where, **levels) for run in found]
+    if json_output:
+        typer.echo(json.dumps({"runs": [r.as_json() for r in results]}, indent=1))
+    else:
+        typer.echo(lab.robustness_table(results))
+
+
 @command(short_help="Per-layer table of a network, like torchinfo's.")
 def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe: mlp or cnn (any case).", case_sensitive=False, metavar="MODEL")], lang: Lang = None):
     """Per-layer table of a network: layer, type, output shape and parameters, like torchinfo's summary."""
-    from mnistlab.report.render import summary_table
+    from mnistlab.tables import summary_table
 
     typer.echo(summary_table(model.value, lang))
 
@@ -356,7 +412,10 @@ def grade(
 
 
 def main():
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # while click parses, before a command's own handler is reached
+        _interrupted_at_start()
 
 
 if __name__ == "__main__":

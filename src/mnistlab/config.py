@@ -40,6 +40,9 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda, then mps, then cpu), or a torch device string (checked by train.resolve_device)
     max_steps: int | None = None  # stop after this many steps (quick runs); None: all epochs
     train_size: int | None = None  # use only the first N training images; None: all 60,000
+    # shuffle every image's 784 pixels by data.pixel_permutation(); added with issue 20: an older
+    # config.json has no such field, and its run was not permuted
+    permute_pixels: bool = False
     epochs_completed: int | None = None  # what a run adds: epochs finished when its folder was last written
 
     def __post_init__(self):
@@ -56,6 +59,8 @@ class TrainConfig:
         _check_whole("seed", self.seed, 0, MAX_SEED)
         if not isinstance(self.device, str):
             raise ConfigError("device", f"must be a device name such as auto, cpu or cuda (got {self.device!r})")
+        if not isinstance(self.permute_pixels, bool):
+            raise ConfigError("permute_pixels", f"must be true or false (got {self.permute_pixels!r})")
         for name, low, high in (("max_steps", 1, None), ("train_size", 1, TRAIN_IMAGES), ("epochs_completed", 0, None)):
             if getattr(self, name) is not None:
                 _check_whole(name, getattr(self, name), low, high)

@@ -1,9 +1,10 @@
-"""The practice's two networks, with its attribute names so state_dict keys match its notebook,
-and a registry of what each network is (class, display name, colour, how sentences name it) that
+"""The practice's two networks, with its attribute names so state_dict keys match its notebook, an
+MLP of the CNN's size (the lab's control experiment, not one of the lesson's), and a registry of what each network is (class, display name, colour, how sentences name it) that
 the CLI, the report, the tests and the web app all go through."""
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -16,6 +17,10 @@ import torch.nn.functional as F
 
 from mnistlab.data import IMAGE_PIXELS
 from mnistlab.errors import MnistlabError
+from mnistlab.files import read_bytes
+
+# The MLP's weights are 2.7 MB; a checkpoint that also holds an optimizer's state, a few times that.
+MAX_WEIGHTS_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,29 @@ class CNN(nn.Module):
         return x
 
 
+@register_model("mlp-small", display_name="SmallMLP", color="#2e9e5b", lesson=False, articles=lambda t: (
+    t.pgettext("network", "the SmallMLP"), t.pgettext("network", "of the SmallMLP"),
+    t.pgettext("network", "to the SmallMLP")))
+class SmallMLP(nn.Module):
+    """An MLP with the CNN's parameter budget: 784 → 77 → 10 has 61,225 parameters, 0.8 % fewer than
+    the CNN's 61,706 (the widest single hidden layer that stays under it). It shows that the CNN's
+    win over the MultiLayerNN is not its size."""
+
+    HIDDEN = 77
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(IMAGE_PIXELS, self.HIDDEN)  # the one hidden layer
+        self.fc2 = nn.Linear(self.HIDDEN, 10)  # output layer: one logit per digit
+
+    def forward(self, x):
+        x = x.view(-1, IMAGE_PIXELS)  # (B, 784)
+        x = self.fc1(x)  # (B, 77)
+        x = F.relu(x)
+        x = self.fc2(x)  # (B, 10)
+        return x
+
+
 def lesson_models() -> list[str]:
     """The practice's networks, in registry order: what `mnistlab run` trains and the report compares."""
     return [name for name, entry in MODELS.items() if entry.lesson]
@@ -122,14 +150,28 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def known_shapes() -> dict[str, set[tuple[int, ...]]]:
+    """{state_dict key: the shapes it has in the registered networks}."""
+    shapes: dict[str, set[tuple[int, ...]]] = {}
+    for name in MODELS:
+        for key, tensor in create_model(name).state_dict().items():
+            shapes.setdefault(key, set()).add(tuple(tensor.shape))
+    return shapes
+
+
 def read_state_dict(path) -> dict[str, torch.Tensor]:
-    """The state_dict in `path`, loaded safely (checkpoints are untrusted input)."""
+    """The state_dict in `path`, loaded safely (checkpoints are untrusted input): a regular file of
+    at most MAX_WEIGHTS_BYTES, unpickled with weights_only, the sizes its tensors declare checked
+    before any value is looked at. Any keys and shapes: `load_weights` matches them to a network."""
     try:
+        raw = read_bytes(path, MAX_WEIGHTS_BYTES)
         with warnings.catch_warnings():  # torch warns about sparse tensors, refused below anyway
             warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise MnistlabError(f"{path}: no such file; train a model with `mnistlab train mlp` or `cnn`") from None
+    except MnistlabError:
+        raise
     except Exception as err:
         if pickled_module(str(err)):
             raise MnistlabError(f"{path} holds a whole pickled model (torch.save(model)), which could run any code "
@@ -141,6 +183,14 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         state = state["model"]  # a checkpoint dict that wraps the state_dict
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MnistlabError(f"{path} does not hold a state_dict of tensors")
+    # Sizes are metadata: a 2.7 MB file may declare a 4 TB tensor (a stride-0 view of one stored
+    # number), and looking at its values would allocate it. What a capped file holds honestly, no more.
+    declared = {key: tensor.numel() * tensor.element_size() for key, tensor in state.items()}
+    if sum(declared.values()) > MAX_WEIGHTS_BYTES:
+        key = max(declared, key=declared.get)
+        raise MnistlabError(f"{path}: {key} declares {state[key].numel():,} values, more than a weights file of at "
+                            f"most {MAX_WEIGHTS_BYTES >> 20} MB holds; point to a model.pth that `mnistlab train` or "
+                            f"the practice wrote")
     for key, tensor in state.items():
         problem = tensor_problem(tensor)
         if problem:
@@ -199,6 +249,10 @@ def load_weights(path, model_name: str | None = None) -> tuple[str, nn.Module]:
     """(name, network) with the weights in `path`; the architecture is recognised from the keys if
     not given, or from the tensors' shapes and order when the keys are named otherwise."""
     state = read_state_dict(path)
+    unknown = [key for key in state if key not in known_shapes()]
+    if unknown:
+        raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): it holds a tensor {unknown[0]!r} "
+                            f"that neither has; point to a model.pth that `mnistlab train` or the practice wrote")
     matches = [name for name in MODELS if fits(name, state)]
     if not matches:
         structural = {name: renamed(name, state) for name in MODELS}

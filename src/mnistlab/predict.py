@@ -11,8 +11,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from mnistlab.data import network_input
 from mnistlab.errors import MnistlabError
-from mnistlab.models import MODELS, load_weights
+from mnistlab.models import MODELS, lesson_models, load_weights
 from mnistlab.runs import latest_run
 
 
@@ -22,36 +23,51 @@ class LoadedNetwork:
     model: nn.Module
     source: str = "given in code"  # the run folder its weights came from, or the .pth file
     test_accuracy: float | None = None  # from that run's metrics.json (None for a bare file)
+    permuted: bool = False  # trained with --permute-pixels: it is fed scrambled images
     file: str | None = None  # the weights file it was loaded from
     run: str | None = None  # the run folder's name, None for a bare .pth file
 
     def describe(self) -> dict:
         return {**MODELS[self.name].describe(), "source": self.source, "test_accuracy": self.test_accuracy,
-                "file": self.file, "run": self.run}
+                "permuted": self.permuted, "file": self.file, "run": self.run}
+
+    def sees(self, batch: torch.Tensor) -> torch.Tensor:
+        """What this network is fed of (N, 1, 28, 28) images: their pixels scrambled if it was trained so."""
+        return network_input(batch, self.permuted)
+
+
+class MissingNote(str):
+    """Why a network is not served and how to train it: a message (as the CLI and /api/info show it)
+    that knows which network it is about."""
+
+    def __new__(cls, network: str, message: str):
+        note = super().__new__(cls, message)
+        note.network = network
+        return note
 
 
 @dataclass
 class Networks:
     loaded: dict[str, LoadedNetwork]  # in registry order
-    missing: list[str] = field(default_factory=list)  # one message per missing network: how to train it
+    missing: list[MissingNote] = field(default_factory=list)  # one per missing network
 
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 28, 28) inputs in [0, 1] → {name: (N, 10) softmax probabilities}."""
         batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
-        return {name: net.model(batch).softmax(dim=1).numpy() for name, net in self.loaded.items()}
+        return {name: net.model(net.sees(batch)).softmax(dim=1).numpy() for name, net in self.loaded.items()}
 
     def use(self, network: LoadedNetwork) -> None:
         """Serve `network` in place of the one of its kind (a run that just finished), in one swap."""
         loaded = {**self.loaded, network.name: network}
         self.loaded = {name: loaded[name] for name in MODELS if name in loaded}  # registry order
-        self.missing = [message for message in self.missing if f"train {network.name}`" not in message]
+        self.missing = [note for note in self.missing if note.network != network.name]
 
 
 def run_network(run) -> LoadedNetwork:
     """The network of a finished run; NaN or infinite weights are refused, naming the file."""
     _, model = load_weights(run.weights, run.model)
-    return LoadedNetwork(run.model, model.eval(), str(run.path), run.metrics.overall_accuracy,
+    return LoadedNetwork(run.model, model.eval(), str(run.path), run.metrics.overall_accuracy, run.permuted,
                          file=str(run.weights), run=run.path.name)
 
 
@@ -78,13 +94,15 @@ def choice_network(choice) -> LoadedNetwork:
     return run_network(choice.run) if choice.run is not None else file_network(choice.source, choice.model)
 
 
-def load_networks(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MODELS),
-                  files: dict[str, Path | None] | None = None, chosen: bool = False) -> Networks:
+def load_networks(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = None,
+                  files: dict[str, Path | None] | None = None, chosen: bool = False,
+                  permuted: bool = False) -> Networks:
     """The networks `names`: from the .pth in `files` ({"mlp": path, ...}) where one is given, else
     (with `chosen`) the run or file last chosen on the studio page, else the latest run in `runs_dir`.
     With files given, a network without a run is only noted missing."""
     from mnistlab import served
 
+    names = tuple(lesson_models()) if names is None else names
     files = {name: path for name, path in (files or {}).items() if path is not None}
     loaded = {name: file_network(files[name], name) for name in names if name in files}
     for name, choice_id in (served.read_choice(runs_dir) if chosen else {}).items():
@@ -96,14 +114,14 @@ def load_networks(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(
             except MnistlabError:
                 pass  # gone or damaged since it was chosen: the latest run answers instead
     if not loaded:
-        return load_latest(runs_dir, names)
+        return load_latest(runs_dir, names, permuted)
     missing = []
     for name in names:
         if name not in loaded:
             try:
-                loaded[name] = run_network(latest_run(runs_dir, name))
+                loaded[name] = run_network(latest_run(runs_dir, name, permuted))
             except MnistlabError as err:
-                missing.append(f"{err} (or give --{name} FILE)")
+                missing.append(MissingNote(name, f"{err} (or give --{name} FILE)"))
     if not loaded:  # e.g. `predict --model mlp --cnn cnn.pth`
         raise MnistlabError(f"--{' --'.join(files)} given but --model asks for {' and '.join(names)}; "
                             f"give --{names[0]} FILE")
@@ -119,14 +137,16 @@ def from_models(models: dict[str, nn.Module]) -> Networks:
     return Networks(loaded)
 
 
-def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MODELS)) -> Networks:
-    """The latest finished run of each of `names` under `runs_dir`; at least one must exist."""
+def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = None, permuted: bool = False) -> Networks:
+    """The latest finished run of each of `names` (default: the lesson's networks) under `runs_dir` (of
+    those trained with --permute-pixels if `permuted`, else of the others); at least one must exist."""
+    names = tuple(lesson_models()) if names is None else names
     loaded, missing = {}, []
     for name in names:
         try:
-            loaded[name] = run_network(latest_run(runs_dir, name))
+            loaded[name] = run_network(latest_run(runs_dir, name, permuted))
         except MnistlabError as err:
-            missing.append(str(err))
+            missing.append(MissingNote(name, str(err)))
     if not loaded:
         wanted = " or ".join(f"`mnistlab train {name}`" for name in names)
         raise MnistlabError(f"no trained network in {runs_dir}; `mnistlab run` trains both ({wanted} trains one)"
@@ -137,17 +157,20 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MO
 def predict_files(paths: list[Path], networks: Networks) -> str:
     """`mnistlab predict`: every image preprocessed the MNIST way, then a table of each network's
     digit and confidence, one row per file."""
-    from mnistlab.preprocess import image_to_mnist
+    from mnistlab.files import UnreadableFile, read_bytes
+    from mnistlab.preprocess import MAX_FILE_BYTES, image_to_mnist
 
     images = []
     for path in paths:
         try:
-            data = Path(path).read_bytes()
+            data = read_bytes(path, MAX_FILE_BYTES)  # a regular file: never /dev/zero or a FIFO
+        except UnreadableFile as err:
+            raise MnistlabError(f"{path}: {err.reason}; give a PNG or JPEG file") from None
         except OSError as err:
             raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
         images.append(image_to_mnist(data, str(path)))
     probabilities = networks.predict(np.stack(images))  # {name: (N, 10)}
-    names = [MODELS[name].display_name for name in probabilities]
+    names = [MODELS[name].display_name + (" (permuted)" if networks.loaded[name].permuted else "") for name in probabilities]
     width = max(4, *(len(str(p)) for p in paths))
     lines = [f"{'file':<{width}}" + "".join(f"  {n:>14}" for n in names)]
     for row, path in enumerate(paths):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mnistlab.data import IMAGE_SIDE as SIZE  # MNIST's field
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, an
 
 BOX = 20  # MNIST scaled each digit so that its longer side fits 20 px
 # Measured on the 10,000 MNIST test images: the mean centre of mass is (13.99, 14.01) in pixel-index
@@ -25,6 +25,7 @@ CENTRE = 14.0
 MAX_PIXELS = 2048 * 1024
 # JPEG can decode at 1/2, 1/4 or 1/8 scale (draft mode), so larger photos are reduced while loading.
 MAX_JPEG_PIXELS = 16 * MAX_PIXELS
+MAX_FILE_BYTES = 32 << 20  # an image file read from disk: a 30-megapixel phone JPEG is ~15 MB
 WORK_SIDE = 1024  # larger images are reduced to this many pixels a side before the float work
 # Decodes allowed at once, whatever the number of requests: each holds up to ~25 MB.
 DECODE_SLOTS = threading.BoundedSemaphore(2)
@@ -46,7 +47,7 @@ def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
     except Exception:  # PIL raises many kinds for non-images; all mean the same thing here
         raise MnistlabError(f"{name} is not a PNG or JPEG image") from None
     if image.format not in FORMATS:
-        raise MnistlabError(f"{name} is a {image.format} image; send a PNG or JPEG")
+        raise MnistlabError(f"{name} is {an(str(image.format))} image; send a PNG or JPEG")
     width, height = image.size
     cap = MAX_JPEG_PIXELS if image.format == "JPEG" else MAX_PIXELS
     if width * height > cap:
@@ -129,6 +130,34 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     field = np.zeros((SIZE, SIZE), dtype=np.float32)
     field[top : top + height, left : left + width] = resized
     return np.clip(field, 0, 1)
+
+
+def to_field(gray: np.ndarray) -> np.ndarray:
+    """A grayscale drawing (H, W) → (28, 28) float32 in [0, 1], white ink on black, the whole image
+    shrunk into the field where it was drawn: no cropping, no 20 px box, no centring (the studio's
+    "centre like MNIST" switched off). A non-square image is padded with background to a square."""
+    gray = np.asarray(gray, dtype=np.float32)
+    if gray.ndim != 2 or gray.size == 0 or not np.isfinite(gray).all():
+        raise MnistlabError("the image must be a finite 2-D grayscale array")
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    ink = np.clip((background - gray) if background > 0.5 else (gray - background), 0, None)
+    if float(ink.max()) < MIN_CONTRAST:
+        raise BlankImage("the image is blank (no ink stands out from the background); draw a digit")
+    side = max(ink.shape)
+    square = np.zeros((side, side), dtype=np.float32)
+    top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
+    square[top: top + ink.shape[0], left: left + ink.shape[1]] = ink
+    field = F.interpolate(torch.from_numpy(square)[None, None], size=(SIZE, SIZE), mode="bilinear",
+                          antialias=True, align_corners=False)[0, 0].numpy()
+    field = np.clip(field, 0, None)
+    return np.clip(field / max(float(field.max()), 1e-6), 0, 1)  # MNIST's peak at 1, as to_mnist
+
+
+def image_to_field(data: bytes, name: str = "the image") -> np.ndarray:
+    """PNG/JPEG bytes → (28, 28) float32 network input, uncentred (to_field)."""
+    with DECODE_SLOTS:
+        return to_field(decode_image(data, name))
 
 
 def _offset(shift: float, extent: int) -> int:

@@ -24,8 +24,8 @@ RUN_FILES = ("config.json", "history.json", WEIGHTS, "metrics.json", "loss.png")
 MARKS = ("config.json", "history.json", "metrics.json")  # what only a run, finished or not, holds
 
 
-def run_dir_name(model: str, recipe: str, seed: int) -> str:
-    return f"{model}-{recipe}-seed{seed}"
+def run_dir_name(model: str, recipe: str, seed: int, permuted: bool = False) -> str:
+    return f"{model}-{recipe}-seed{seed}" + ("-permuted" if permuted else "")
 
 
 def remake_command(model: str | None, path: Path) -> str:
@@ -172,6 +172,11 @@ class Run:
     def weights(self) -> Path:
         return self.path / WEIGHTS
 
+    @property
+    def permuted(self) -> bool:
+        """Whether its network was trained (and so must be fed) on pixel-permuted images."""
+        return self.config.permute_pixels
+
 
 # --- writing ---------------------------------------------------------------------------------------
 
@@ -221,7 +226,9 @@ def load_run(path: str | Path) -> Run:
         raise MnistlabError(f"{path} mixes two runs (metrics.json after {done[1]} epochs, config.json "
                             f"{done[0]}); `{make}` makes the folder whole again")
     if not (path / WEIGHTS).is_file():
-        raise MnistlabError(f"{path / WEIGHTS} is missing; `{make}` makes it")
+        there = (path / WEIGHTS).exists() or (path / WEIGHTS).is_symlink()
+        raise MnistlabError(f"{path / WEIGHTS} {'is not a regular file' if there else 'is missing'}; "
+                            f"`{make}` makes it")
     return Run(path, config, history, metrics)
 
 
@@ -241,10 +248,13 @@ def find_runs(runs_dir: str | Path, model: str | None = None, problems: list[str
     return sorted(found, key=lambda r: (r.path / "metrics.json").stat().st_mtime, reverse=True)
 
 
-def latest_run(runs_dir: str | Path, model: str) -> Run:
+def latest_run(runs_dir: str | Path, model: str, permuted: bool = False) -> Run:
+    """The newest finished `model` run, among the --permute-pixels runs if `permuted`, else the others."""
     problems: list[str] = []
-    found = find_runs(runs_dir, model, problems)
+    found = [run for run in find_runs(runs_dir, model, problems) if run.permuted == permuted]
     if not found:
         damaged = f" ({problems[0]})" if problems else ""
-        raise MnistlabError(f"no finished {model} run in {runs_dir}{damaged}; `mnistlab train {model}` makes one")
+        kind, flag = ("pixel-permuted ", " --permute-pixels") if permuted else ("", "")
+        raise MnistlabError(f"no finished {kind}{model} run in {runs_dir}{damaged}; "
+                            f"`mnistlab train {model}{flag}` makes one")
     return found[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 from mnistlab.check import text as notebook_text
 from mnistlab.check.result import Item, scored
 from mnistlab.i18n import Texts
-from mnistlab.models import DISPLAY_NAMES
+from mnistlab.models import MODELS
 
 ACCURACY_RANGE = Path(__file__).with_name("accuracy_range.json")
 
@@ -24,7 +24,7 @@ def parameters(notebook, rubric, t: Texts) -> Item:
             mlp=t.number(669706), cnn=t.number(61706)), rubric)
     return scored("parameters", False, _("deliverable 3: the notebook's text does not give the parameters of {names} "
                                          "(count weights and biases of every layer)").format(
-        names=", ".join(DISPLAY_NAMES[k] for k in missing)), rubric)
+        names=", ".join(MODELS[k].display_name for k in missing)), rubric)
 
 
 def sizes(notebook, rubric, t: Texts) -> Item:
@@ -46,7 +46,7 @@ def analysis(notebook, rubric, t: Texts) -> Item:
     _ = t.gettext
     answer = notebook_text.analysis_text(notebook)
     printed = notebook_text.printed_accuracies(notebook)
-    numbers = ", ".join(f"{DISPLAY_NAMES[k]} {v:.4f}" for k, v in sorted(printed.items())) or _("none printed")
+    numbers = ", ".join(f"{MODELS[k].display_name} {v:.4f}" for k, v in sorted(printed.items())) or _("none printed")
     notes = [_("printed accuracies: {numbers}").format(numbers=numbers)] + ([answer[:3000]] if answer else [])
     if not answer:
         return scored("analysis", False, _("deliverable 2: no analysis of the results after the deliverables' list"),
@@ -74,14 +74,14 @@ def accuracy(measured: dict[str, float], source: str, rubric, t: Texts, kinds=("
     parts, passed = [], True
     for kind in kinds:
         if kind not in measured:
-            parts.append(_("{name}: not found").format(name=DISPLAY_NAMES[kind]))
+            parts.append(_("{name}: not found").format(name=MODELS[kind].display_name))
             passed = False
             continue
         low, high = bounds[kind]["min"], bounds[kind]["max"]
         inside = low <= measured[kind] <= high
         passed &= inside
         parts.append(_("{name} {value} (the practice gives {low}–{high})").format(
-            name=DISPLAY_NAMES[kind], value=t.percent(measured[kind]), low=t.percent(low), high=t.percent(high)))
+            name=MODELS[kind].display_name, value=t.percent(measured[kind]), low=t.percent(low), high=t.percent(high)))
     message = "; ".join(parts)
     if source == "printed":
         message += " — " + _("as printed by the notebook")

@@ -113,7 +113,7 @@ def reference_class(kind, name, seed, trained: set):
 
     from mnistlab.models import MODELS
 
-    class Reference(MODELS[kind]):
+    class Reference(MODELS[kind].cls):
         def __init__(self, *args, **kwargs):  # the student's arguments, if any, are not needed
             torch.manual_seed(seed)
             super().__init__()
@@ -360,6 +360,10 @@ def main(check_dir: str):
         recorder.evidence["finished"] = True
     except BaseException:
         recorder.evidence["crash"] = traceback.format_exc()[-2000:]
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    recorder.evidence["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # for benchmarks only: not a verdict
     recorder.write()
     sys.stdout.flush()
     os._exit(0)  # the notebook's threads or atexit hooks do not get to run after the evidence

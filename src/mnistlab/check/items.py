@@ -10,7 +10,7 @@ from mnistlab.check.mistakes import matching_forward_mistake, same_outputs
 from mnistlab.check.result import Item, scored
 from mnistlab.check.structure import LAYER_TYPES
 from mnistlab.i18n import Texts
-from mnistlab.models import DISPLAY_NAMES, create_model
+from mnistlab.models import MODELS, create_model
 
 RUNNING_AVERAGE = 60  # the practice's N for the smoothed loss curve
 LAYER_NAMES = {layer.__name__ for layer in LAYER_TYPES}
@@ -26,7 +26,7 @@ def _weighted(layers, pools=True):
 
 def architecture(kind: str, record: dict | None, reference: dict, rubric, t: Texts) -> Item:
     _ = t.gettext
-    id, name = f"{kind}.architecture", DISPLAY_NAMES[kind]
+    id, name = f"{kind}.architecture", MODELS[kind].display_name
     if record is None:
         return scored(id, False, _("no {name} class found: define it as in the practice "
                                    "(class {name}(nn.Module))").format(name=name), rubric)
@@ -90,7 +90,7 @@ def layer_problem(got: list[dict], want: list[dict], t: Texts) -> str | None:
 def forward(kind: str, record: dict | None, outputs: torch.Tensor | None, state: dict, images: torch.Tensor,
             rubric, t: Texts) -> Item:
     _ = t.gettext
-    id, name = f"{kind}.forward", DISPLAY_NAMES[kind]
+    id, name = f"{kind}.forward", MODELS[kind].display_name
     if record is None:
         return scored(id, False, _("no {name} class to run").format(name=name), rubric)
     if record.get("error") or outputs is None:
@@ -121,7 +121,7 @@ def training(kind: str, record: dict | None, reference: list[float], diagnose, r
     """`diagnose()` replays the loop catalogue outside and returns (message or None, first step, gap);
     `untraced`: some cell trained a network that was not built from a class defined in an earlier cell."""
     _ = t.gettext
-    id, name = f"{kind}.training", DISPLAY_NAMES[kind]
+    id, name = f"{kind}.training", MODELS[kind].display_name
     if record is None and untraced:
         return scored(id, False, _("a cell trains a network not built from a {name} class defined in an earlier "
                                    "cell, so the check could not put the practice's network in its place; define "
@@ -150,7 +150,7 @@ def training(kind: str, record: dict | None, reference: list[float], diagnose, r
 
 def saved(kind: str, load_problem: str | None, renamed: bool, rubric, t: Texts) -> Item:
     _ = t.gettext
-    id, file, name = f"{kind}.saved", {"mlp": "multinn.pth", "cnn": "cnn.pth"}[kind], DISPLAY_NAMES[kind]
+    id, file, name = f"{kind}.saved", {"mlp": "multinn.pth", "cnn": "cnn.pth"}[kind], MODELS[kind].display_name
     if load_problem:
         return scored(id, False, load_problem, rubric)
     if renamed:

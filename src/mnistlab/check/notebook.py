@@ -19,7 +19,7 @@ from mnistlab.check import deliverables, items
 from mnistlab.check.evidence import EVIDENCE, STUDENT_FILES
 from mnistlab.check.mistakes import loop_mistakes
 from mnistlab.check.reference import SUBSET_SIZE, first_difference, practice_loop, trimmed_mnist
-from mnistlab.check.result import CheckResult
+from mnistlab.check.result import ITEM_IDS, CheckResult, scored
 from mnistlab.check.rubric import load_rubric
 from mnistlab.check.sandbox import bwrap_path, run_sandboxed
 from mnistlab.check.structure import describe
@@ -226,6 +226,8 @@ def check_notebook(path, *, lang=None, full=False, data_dir=None, sandbox=True, 
             trained = {kind: network for kind, file in STUDENT_FILES.items()
                        if (network := load_student_weights(kind, full_work / file, t)[0]) is not None}
         lap("full run" if full else "reading the evidence")
+        if isinstance(evidence.get("cpu_seconds"), float):  # what the notebook's process says: for benchmarks
+            seconds["CPU time inside the sandbox (not wall clock)"] = evidence["cpu_seconds"]
         result_items = judge(evidence, inputs, weights, outputs, notebook, trained, data_root, rubric, t)
         lap("verdicts")
     result = CheckResult.of(path.name, result_items, notes)
@@ -245,8 +247,9 @@ def run_notes(run, evidence, timeout_s, t) -> list[str]:
         notes.append(_("the notebook did not finish within {seconds} s; what it did until then was judged").format(
             seconds=int(timeout_s)))
     elif not evidence.get("finished"):
+        last = (run.stderr.strip().splitlines() or [""])[-1][:200]
         notes.append(_("the notebook's run stopped early (exit code {code}); what it did until then was judged").format(
-            code=run.returncode))
+            code=run.returncode) + (f" ({last})" if last else ""))
     return notes
 
 
@@ -288,46 +291,66 @@ def measured_accuracy(networks: dict, data_root: Path) -> dict[str, float]:
 
 
 def judge(evidence, inputs: Inputs, weights, outputs, notebook, trained, data_root, rubric, t) -> list:
+    """Every item, in ITEM_IDS order. Evidence is untrusted: an item whose evidence is malformed fails with
+    that reason instead of stopping the check."""
     from mnistlab.evaluate import evaluate
+    from mnistlab.check.text import printed_accuracies
 
-    result = []
     references = {kind: describe(create_model(kind)) for kind in ("mlp", "cnn")}
     classes = {k: v for k, v in evidence["classes"].items() if isinstance(v, dict)}
-    for kind in ("mlp", "cnn"):
-        result.append(items.architecture(kind, classes.get(kind), references[kind], rubric, t))
-    for kind in ("mlp", "cnn"):
-        record = evidence["forward"].get(kind) if kind in classes else None
-        result.append(items.forward(kind, record, outputs.get(kind), inputs.forward_states[kind], inputs.images,
-                                    rubric, t))
-    for kind in ("mlp", "cnn"):
+    untraced = "unknown" in evidence["training"]
+
+    def training(kind):
         record = evidence["training"].get(kind)
         record = {**record, "subset_size": SUBSET_SIZE} if isinstance(record, dict) else None
-        result.append(items.training(kind, record, inputs.references[kind],
-                                     lambda kind=kind, record=record: diagnose_losses(
-                                         kind, record, inputs, inputs.references[kind], t), rubric, t,
-                                     untraced="unknown" in evidence["training"]))
-    for kind in ("mlp", "cnn"):
+        return items.training(kind, record, inputs.references[kind],
+                              lambda: diagnose_losses(kind, record, inputs, inputs.references[kind], t), rubric, t,
+                              untraced=untraced)
+
+    def saved(kind):
         network, problem = weights[kind]
         structure = (classes.get(kind) or {}).get("structure") or {}
-        renamed = bool(structure) and [k for k, _ in structure.get("state", [])] != \
-            [k for k, _ in references[kind]["state"]]
-        result.append(items.saved(kind, problem, renamed and network is not None, rubric, t))
-    images, labels = _test_tensors(inputs)
-    expected = evaluate(inputs.reference_networks["mlp"], images, labels)
-    result.append(items.evaluate(evidence.get("evaluate") if isinstance(evidence.get("evaluate"), dict) else None,
-                                 expected.overall_accuracy, expected.per_digit_accuracy, rubric, t))
-    figures = [f for cell in evidence["cells"] if isinstance(cell, dict) for f in cell.get("figures") or []
-               if isinstance(f, dict)]
-    result.append(items.plots(figures, rubric, t))
-    result.append(deliverables.parameters(notebook, rubric, t))
-    result.append(deliverables.sizes(notebook, rubric, t))
-    result.append(deliverables.analysis(notebook, rubric, t))
-    if trained:
-        result.append(deliverables.accuracy(measured_accuracy(trained, data_root), "weights", rubric, t))
-    else:
-        from mnistlab.check.text import printed_accuracies
+        renamed = bool(structure) and [key for key, _shape in structure.get("state", [])] != \
+            [key for key, _shape in references[kind]["state"]]
+        return items.saved(kind, problem, renamed and network is not None, rubric, t)
 
-        result.append(deliverables.accuracy(printed_accuracies(notebook), "printed", rubric, t))
+    def evaluated():
+        images, labels = _test_tensors(inputs)
+        expected = evaluate(inputs.reference_networks["mlp"], images, labels)
+        record = evidence.get("evaluate") if isinstance(evidence.get("evaluate"), dict) else None
+        return items.evaluate(record, expected.overall_accuracy, expected.per_digit_accuracy, rubric, t)
+
+    def plots():
+        figures = [f for cell in evidence["cells"] if isinstance(cell, dict) for f in cell.get("figures") or []
+                   if isinstance(f, dict)]
+        return items.plots(figures, rubric, t)
+
+    def accuracy():
+        if trained:
+            return deliverables.accuracy(measured_accuracy(trained, data_root), "weights", rubric, t)
+        return deliverables.accuracy(printed_accuracies(notebook), "printed", rubric, t)
+
+    verdicts = {
+        "mlp.architecture": lambda: items.architecture("mlp", classes.get("mlp"), references["mlp"], rubric, t),
+        "cnn.architecture": lambda: items.architecture("cnn", classes.get("cnn"), references["cnn"], rubric, t),
+        **{f"{kind}.forward": (lambda kind=kind: items.forward(
+            kind, evidence["forward"].get(kind) if kind in classes else None, outputs.get(kind),
+            inputs.forward_states[kind], inputs.images, rubric, t)) for kind in ("mlp", "cnn")},
+        "mlp.training": lambda: training("mlp"), "cnn.training": lambda: training("cnn"),
+        "mlp.saved": lambda: saved("mlp"), "cnn.saved": lambda: saved("cnn"),
+        "evaluate": evaluated, "plots": plots,
+        "parameters": lambda: deliverables.parameters(notebook, rubric, t),
+        "sizes": lambda: deliverables.sizes(notebook, rubric, t),
+        "analysis": lambda: deliverables.analysis(notebook, rubric, t),
+        "accuracy": accuracy,
+    }
+    result = []
+    for id in ITEM_IDS:
+        try:
+            result.append(verdicts[id]())
+        except Exception as err:  # malformed evidence from the sandbox: this item fails, the others go on
+            result.append(scored(id, False, t.gettext("the notebook's evidence for this item is malformed "
+                                                      "({error})").format(error=type(err).__name__), rubric))
     return result
 
 

@@ -1,6 +1,7 @@
 """Building the report: pick the runs (the folders given, or the latest of each network with their
-other seeds), turn each network's runs into one analysis.Network, draw the figures and write
-index.html and report.md in a temporary folder that replaces --out only once complete."""
+other seeds; the lab's experiment runs apart), turn each network's runs into one analysis.Network,
+draw the figures and write index.html and report.md in a temporary folder that replaces --out only
+once complete."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from mnistlab import data, files, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.i18n import texts
-from mnistlab.layers import cnn_size_rows, measured_shapes, parameter_rows
+from mnistlab.layers import describe, parameter_rows
 from mnistlab.models import MODELS, create_model, lesson_models, load_weights
-from mnistlab.report import figures
+from mnistlab.report import figures, why
 from mnistlab.report.analysis import Network
 from mnistlab.report.render import render_html, render_markdown
-from mnistlab.report.sections import Paragraph, all_sections, recipe_label
+from mnistlab.report.sections import Paragraph, Section, all_sections, recipe_label
 
 SETTINGS = ("recipe", "epochs", "lr", "batch_size", "max_steps", "train_size")  # what seeds share
 # In the report folder: the names of the files the report wrote there, so that the next report
@@ -32,6 +33,11 @@ def _settings(run: runs.Run) -> tuple:
     return tuple(getattr(run.config, name) for name in SETTINGS)
 
 
+def is_lesson(run: runs.Run) -> bool:
+    """One of the practice's two networks on the images as they are (not a lab experiment)."""
+    return run.model in lesson_models() and not run.permuted
+
+
 def select_runs(paths: list[Path], runs_dir: Path, given: tuple[str, ...] = ()) -> dict[str, list[runs.Run]]:
     """{network: its runs, lowest seed first}: the folders given, else the newest comparable runs of
     both networks in `runs_dir` (same recipe and training done, see comparable_latest) with every other
@@ -41,9 +47,11 @@ def select_runs(paths: list[Path], runs_dir: Path, given: tuple[str, ...] = ()) 
     if paths:
         for path in paths:
             run = runs.load_run(path)
-            groups.setdefault(run.model, []).append(run)
+            if is_lesson(run):
+                groups.setdefault(run.model, []).append(run)
     else:
-        found = {name: runs.find_runs(runs_dir, name, problems) for name in lesson_models()}  # newest first
+        found = {name: [r for r in runs.find_runs(runs_dir, name, problems) if is_lesson(r)]  # newest first
+                 for name in lesson_models()}
         chosen = comparable_latest(found) if all(found.values()) else {name: f[0] for name, f in found.items() if f}
         for name in lesson_models():
             if name in given or name not in chosen:
@@ -156,6 +164,26 @@ def difference_note(networks: list[Network], t) -> str | None:
              "for a fair comparison.").format(described="; ".join(described))
 
 
+def select_experiments(paths: list[Path], runs_dir: Path, groups: dict[str, list[runs.Run]]
+                       ) -> tuple[dict[str, runs.Run], runs.Run | None]:
+    """({network: its pixel-permuted run}, the same-budget MLP's run or None): among the folders given,
+    else in `runs_dir`, the newest run of each with the settings and the seed of its counterpart among
+    the runs the report shows (the network itself; the MultiLayerNN for the small MLP): a run of other
+    settings compares nothing. The ones not found are left out."""
+    candidates = [runs.load_run(p) for p in paths] if paths else sorted(
+        runs.find_runs(runs_dir), key=lambda r: (r.path / "metrics.json").stat().st_mtime)  # oldest first
+    permuted, small = {}, None
+    for run in candidates:  # a later one of the same kind wins
+        shown = groups.get("mlp" if run.model == "mlp-small" else run.model, [None])[0]
+        if is_lesson(run) or shown is None or _settings(run) != _settings(shown) or run.config.seed != shown.config.seed:
+            continue
+        if run.permuted and run.model in groups:
+            permuted[run.model] = run
+        elif run.model == "mlp-small" and not run.permuted:
+            small = run
+    return {name: permuted[name] for name in groups if name in permuted}, small
+
+
 def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Network:
     """One network's record: every seed's results, the first seed's run in detail, its layers (counted
     once) and its weights evaluated again on the CPU for the gallery of mistakes."""
@@ -204,19 +232,25 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
     file's, evaluated here. Returns out/index.html."""
     t = texts(lang)
     given, out = Path(out), files.out_folder(out, "--out", "the report", not_a_report, "report")
+    files.check_writable(out, "the report", "give another --out")
+    paths = [Path(p) for p in paths or []]
     pth = {name: Path(f) for name, f in (pth_files or {}).items() if f is not None}
-    groups = select_runs([Path(p) for p in paths or []], Path(runs_dir), tuple(pth))
+    groups = select_runs(paths, Path(runs_dir), tuple(pth))
     test_images, test_labels = data.load_split(data_dir, "test")
     train_split = data.load_split(data_dir, "train") if pth else None
     networks = [prepare_file(name, pth[name], train_split, test_images, test_labels) if name in pth
                 else prepare(name, groups[name], test_images, test_labels) for name in lesson_models()]
-    cnn = create_model(next(n.name for n in networks if n.convolutional))
-    measured = measured_shapes(cnn)  # one forward pass with hooks, for the sizes and their check
-    sections = all_sections(networks, cnn_size_rows(cnn, measured), measured, t)
+    cnn = create_model(next(n.name for n in networks if n.convolutional))  # its sizes are deliverable 4
+    sections = all_sections(networks, describe(cnn), t)
+    if not pth:  # the experiments are compared with the runs shown; a bare .pth has none of its own
+        permuted, small = select_experiments(paths, Path(runs_dir), groups)
+        experiments = why.prepare({name: groups[name][0] for name in lesson_models()}, permuted, small,
+                                  test_images, test_labels)
+        sections.append(Section("why-the-cnn-wins", t.gettext("Why the CNN wins"), why.why_section(experiments, t)))
     note = difference_note(networks, t)
     if note:  # said where the setup is read and again where the conclusions are
         sections[0].blocks.insert(1, Paragraph(note))
-        sections[-1].blocks.insert(0, Paragraph(note))
+        next(s for s in sections if s.anchor == "analysis").blocks.insert(0, Paragraph(note))
     first, second = (MODELS[name].display_name for name in lesson_models())
     title = t.gettext("mnistlab report: {first} vs {second}").format(first=first, second=second)
     stamp = t.date(datetime.now())
@@ -226,6 +260,7 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
         staging = files.staging_dir(out)
     try:
         figures.write_figures(networks, staging, test_images, test_labels, t)
+        figures.plot_robustness(experiments.curves, staging / why.FIGURE, t)
         files.write_text(staging / "index.html", render_html(title, stamp, sections, t))
         files.write_text(staging / "report.md", render_markdown(title, stamp, sections, t))
         files.write_json(staging / WRITTEN, {"files": sorted(p.name for p in staging.iterdir())})

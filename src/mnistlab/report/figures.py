@@ -145,6 +145,30 @@ def plot_feature_maps(model, image, label: int, path: Path, t: Texts) -> Path:
     return save_figure(fig, path)
 
 
+def plot_robustness(curves, path: Path, t: Texts) -> Path:
+    """Two panels: test accuracy against the move (px) and against the rotation (degrees), one line
+    per network (`curves`: why.Entry with their robustness; the lesson's two first)."""
+    _ = t.gettext
+    fig, (moved, rotated) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for i, entry in enumerate(curves):
+        lesson = MODELS[entry.name].lesson  # the small MLP is drawn dashed beside the lesson's two
+        style = dict(color=MODELS[entry.name].color, marker="o" if lesson else "s", linestyle="-" if lesson else "--")
+        for ax, levels in ((moved, entry.robustness.shift), (rotated, entry.robustness.rotation)):
+            ax.plot([float(k) for k in levels], [v * 100 for v in levels.values()], label=entry.display, **style)
+    moved.set_xlabel(_("move (pixels, mean of the four directions)"))
+    rotated.set_xlabel(_("rotation (degrees, mean of both directions)"))
+    moved.set_ylabel(_("test accuracy (%)"))
+    moved.set_title(_("Moved test digits"))
+    rotated.set_title(_("Rotated test digits"))
+    for ax in (moved, rotated):
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        localize_ticks(ax, t)
+    rotated.set_xticks([float(k) for k in curves[0].robustness.rotation])
+    moved.legend(loc="lower left")
+    return save_figure(fig, path)
+
+
 def write_figures(networks: list[Network], folder: Path, test_images, test_labels, t: Texts) -> None:
     """Every PNG the sections refer to, into `folder`."""
     _ = t.gettext

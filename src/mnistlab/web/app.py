@@ -54,6 +54,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
     given and the latest runs in `runs_dir` for the others (or the run chosen on the page).
     `allow_training`: whether the page may train (into `runs_dir`); `lang`: the page's language
     when the browser states none."""
+    from mnistlab.web.lab_routes import router as lab_router
     from mnistlab.web.studio import studio_router
 
     from mnistlab.web.picker import Picker, router as picker_router
@@ -62,6 +63,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
     networks.predict(np.zeros((1, 28, 28), np.float32))  # warm up: the first forward pass is the slow one
     app = FastAPI(title="mnistlab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.networks = networks
+    app.state.runs_dir = Path(runs_dir)
     app.state.picker = Picker(networks, runs_dir, files, allow_training)  # runs trained on the page are offered
     install_guard(app)
 
@@ -82,7 +84,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
     async def info():
         return {"networks": [net.describe() for net in networks.loaded.values()], "missing": networks.missing,
                 "max_bytes": MAX_BODY,
-                "models": [{"name": name, "display_name": entry.display_name} for name, entry in MODELS.items()]}
+                "models": [entry.describe() for entry in MODELS.values()]}
 
     @app.post("/api/predict")
     async def predict(request: Request):
@@ -90,6 +92,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
         return JSONResponse(await run_in_threadpool(answer, networks, content_type, body))
 
     app.include_router(studio_router(app, runs_dir, allow_training, lang, data_dir))
+    app.include_router(lab_router)  # moved, rotated, uncentred drawings and the permuted networks
     app.include_router(picker_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -5,11 +5,7 @@ Placeholders in braces ({ms}) are filled in by the page."""
 from __future__ import annotations
 
 from mnistlab.i18n import LANGUAGES, translation
-
-
-def _(message: str) -> str:
-    """Marks a message for extraction (pybabel extract); translated later by `strings_for`."""
-    return message
+from mnistlab.i18n import N_ as _  # marks each message for extraction; `strings_for` translates them
 
 
 STRINGS = {
@@ -98,6 +94,25 @@ STRINGS = {
     "training_stopped": _("Stopped. The unfinished run was removed."),
     "training_off": _("Training from the page is off because the server listens on a public address; "
                       "start it with `mnistlab serve --allow-training` to allow it."),
+    # lab controls (lab.js)
+    "lab_title": _("Move the drawing"),
+    "lab_x": _("across"),
+    "lab_y": _("down"),
+    "lab_rotate": _("rotate"),
+    "lab_centre": _("centre like MNIST (off: the drawing goes in where it was drawn)"),
+    "lab_networks": _("networks"),
+    "lab_plain": _("trained on the images"),
+    "lab_permuted": _("trained on scrambled pixels"),
+    "lab_reset": _("Reset"),
+    "lab_input": _("input"),
+    "lab_input_plain": _("what this network sees"),
+    "lab_input_scrambled": _("what it sees: the pixels scrambled"),
+    "lab_badge": _("pixels scrambled"),
+    "lab_sweep": _("Sliding the drawing"),
+    "lab_sweep_hint": _("Each network's confidence in its answer as the drawing moves from 6 pixels left to "
+                        "6 pixels right of where it is now."),
+    "lab_sweep_axis": _("move (pixels)"),
+    "lab_sweep_key": _("{network}: {digit}"),
     # status line
     "loading": _("Loading the networks…"),
     "ready": _("Draw a digit."),

@@ -1,11 +1,13 @@
-// mnistlab studio: wires the drawing pad to the answers and the inside view (one POST /api/inside per
-// change of the drawing), the training panel and the language switch.
+// mnistlab studio: wires the drawing pad to the answers and the inside view (one POST /api/lab per
+// change of the drawing or of the lab controls: /api/inside's answer, moved as they say), the training
+// panel and the language switch.
 
-import { getArchitecture, getInfo, inside } from "./api.js";
+import { getArchitecture, getInfo } from "./api.js";
 import { buildPanels, relabel, show, showEmpty, sourceName } from "./answers.js";
 import { createPad } from "./draw.js";
 import { errorText, fillText, loadLanguage, onLanguageChange, setupSwitch, statusLine, t } from "./i18n.js";
 import { buildInside, clearInside, relabelInside, showFilters, showInside } from "./inside.js";
+import { clearLab, labInside, relabelLab, setupLab, showLab } from "./lab.js";
 import { refreshPicker, relabelPicker, setupPicker, use } from "./picker.js";
 import { relabelTraining, setupTraining } from "./train.js";
 
@@ -30,10 +32,11 @@ async function send() {
   const mine = request = { controller: new AbortController() };
   const started = performance.now();
   try {
-    const answer = await inside(await pad.png(), mine.controller.signal);
+    const answer = await labInside(await pad.png(), mine.controller.signal);
     if (request !== mine) return;  // cleared meanwhile: the answer is for a drawing that is gone
     show(answer.networks, answer.input);
     showInside(answer.networks);
+    showLab(answer);
     say("answered", { ms: Math.round(performance.now() - started) });
   } catch (err) {
     if (request !== mine || err.name === "AbortError") return;
@@ -54,6 +57,7 @@ document.getElementById("clear").addEventListener("click", () => {
   showPadNote();
   showEmpty();
   clearInside();
+  clearLab();
   say("ready");
 });
 
@@ -82,6 +86,7 @@ onLanguageChange(() => {
   relabel();
   relabelInside();
   relabelTraining();
+  relabelLab();
   if (!padNote.hidden) showPadNote();
 });
 
@@ -105,6 +110,7 @@ async function start() {
   }
   setupSwitch();
   say("loading");
+  await untilLoaded(() => setupLab(send));  // before the first answer, which it shapes
   const info = await untilLoaded(loadNetworks);
   await untilLoaded(() => setupPicker(info, loadNetworks));
   await untilLoaded(() => setupTraining(info, { trained, use }));
