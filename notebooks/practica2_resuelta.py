@@ -3,6 +3,22 @@
 # en el .ipynb y lo ejecuta; no lo edites a mano en el .ipynb.
 
 # %% [markdown]
+# <a href="https://colab.research.google.com/github/osiris/test/blob/develop/ia-nnip-p02.ipynb" target="_parent"><img src="https://colab.research.google.com/assets/colab-badge.svg" alt="Open In Colab"/></a>
+
+# %%
+# mnistlab, donde falte (Colab, un entorno nuevo); si ya está instalado no se hace nada
+FUENTE_MNISTLAB = "mnistlab"
+
+try:
+    import mnistlab
+except ImportError:
+    import subprocess
+    import sys
+
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", FUENTE_MNISTLAB])
+    import mnistlab
+
+# %% [markdown]
 # > **Versión resuelta.** Esta es la práctica 2 con todos los huecos (`...`) completados, en el mismo
 # > orden y con el mismo texto. Se guardó con las salidas de una ejecución completa (10 épocas por red,
 # > en CPU), así que las figuras, las pérdidas y las tablas se ven sin ejecutarla.
@@ -19,7 +35,8 @@
 # >   (es el valor por defecto desde PyTorch 2.6);
 # > * al final, las respuestas a los puntos 2–4 del entregable, calculadas con los modelos entrenados.
 # >
-# > Necesita el paquete `mnistlab` instalado (`pip install -e .` en la raíz del repositorio).
+# > Necesita el paquete `mnistlab`: la primera celda de código lo instala donde falta (en Colab, por
+# > ejemplo) y no hace nada donde ya está (`pip install -e .` en la raíz del repositorio).
 
 # %% [markdown]
 # # Práctica 2: Redes neuronales para clasificación de imágenes

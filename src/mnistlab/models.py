@@ -249,16 +249,16 @@ def load_weights(path, model_name: str | None = None) -> tuple[str, nn.Module]:
     """(name, network) with the weights in `path`; the architecture is recognised from the keys if
     not given, or from the tensors' shapes and order when the keys are named otherwise."""
     state = read_state_dict(path)
-    unknown = [key for key in state if key not in known_shapes()]
-    if unknown:
-        raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): it holds a tensor {unknown[0]!r} "
-                            f"that neither has; point to a model.pth that `mnistlab train` or the practice wrote")
     matches = [name for name in MODELS if fits(name, state)]
     if not matches:
         structural = {name: renamed(name, state) for name in MODELS}
         matches = [name for name, mapped in structural.items() if mapped is not None]
         if model_name in matches or (model_name is None and matches):
             state = structural[model_name or matches[0]]
+    unknown = [key for key in state if key not in known_shapes()]
+    if unknown and not matches:
+        raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): it holds a tensor {unknown[0]!r} "
+                            f"that neither has; point to a model.pth that `mnistlab train` or the practice wrote")
     if model_name is None:
         if not matches:
             raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}); "
