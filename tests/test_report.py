@@ -372,7 +372,7 @@ def test_found_runs_are_counted_in_plain_words(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_report_from_the_practices_own_files_says_what_it_cannot_know(practice_files, mnist_root, tmp_path):
+def test_a_report_from_the_practices_own_files_says_what_it_cannot_know(invoke, practice_files, mnist_root, tmp_path):
     result = invoke("report", "--mlp", practice_files["mlp"], "--cnn", practice_files["cnn"], "--out",
                     tmp_path / "report", "--runs", tmp_path / "no-runs", "--data-dir", mnist_root)
     assert result.exit_code == 0, result.output

@@ -278,15 +278,15 @@ def test_the_practices_own_files_are_served_and_named(practice_files, fake_runs,
         assert from_files[name]["probabilities"] == pytest.approx(from_runs[name]["probabilities"], abs=1e-6)
 
 
-def test_predict_with_the_practices_files(practice_files, fake_runs, digits, tmp_path):
+def test_predict_with_the_practices_files(invoke, practice_files, fake_runs, digits, tmp_path):
     paths = []
     for index, (png, _label) in enumerate(digits[:5]):
         paths.append(tmp_path / f"digit{index}.png")
         paths[-1].write_bytes(png)
-    from_files = CliRunner().invoke(cli_app, ["predict", *map(str, paths), "--runs", str(tmp_path / "none"),
-                                              "--mlp", str(practice_files["mlp"]), "--cnn", str(practice_files["cnn"])])
-    from_runs = CliRunner().invoke(cli_app, ["predict", *map(str, paths), "--runs", str(fake_runs)])
+    from_files = invoke("predict", *paths, "--runs", tmp_path / "none", "--mlp", practice_files["mlp"],
+                        "--cnn", practice_files["cnn"])
+    from_runs = invoke("predict", *paths, "--runs", fake_runs)
     assert from_files.exit_code == 0, from_files.output
     assert from_files.output == from_runs.output and len(from_files.output.splitlines()) == 6
-    swapped = CliRunner().invoke(cli_app, ["predict", str(paths[0]), "--mlp", str(practice_files["cnn"])])
+    swapped = invoke("predict", paths[0], "--mlp", practice_files["cnn"])
     assert swapped.exit_code == 1 and "holds CNN weights, not MultiLayerNN ones; pass it as --cnn" in swapped.output

@@ -61,7 +61,7 @@ class OneErrorStyle(TyperGroup):
         except errors.ClickException as err:
             typer.echo(f"mnistlab: error: {err.format_message()}", err=True)
             sys.exit(err.exit_code)
-        except errors.Abort:
+        except typer.Abort:
             typer.echo("mnistlab: aborted", err=True)
             sys.exit(1)
         if not standalone_mode:
