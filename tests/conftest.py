@@ -145,3 +145,19 @@ def client(quick_runs):
     from mnistlab.web.app import create_app
 
     return TestClient(create_app(runs_dir=quick_runs))
+
+
+@pytest.fixture
+def practice_files(fake_runs):
+    """The practice's own deliverables from `fake_runs`' (untrained) weights, beside that runs folder:
+    `multinn.pth` with the keys of an nn.Sequential student ("1.weight", ...: names differ, structure
+    matches) and `cnn.pth` as the practice's class saves it. {"mlp": path, "cnn": path}."""
+    import torch
+
+    folder = fake_runs.parent / "practice"
+    folder.mkdir()
+    mlp = torch.load(fake_runs / "mlp-practice-seed0" / "model.pth", weights_only=True)
+    sequential_keys = ["1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"]
+    torch.save(dict(zip(sequential_keys, mlp.values())), folder / "multinn.pth")
+    shutil.copyfile(fake_runs / "cnn-practice-seed0" / "model.pth", folder / "cnn.pth")
+    return {"mlp": folder / "multinn.pth", "cnn": folder / "cnn.pth"}

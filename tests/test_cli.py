@@ -102,7 +102,7 @@ def test_results_table_and_summary_in_spanish(invoke, lesson_runs, monkeypatch):
     runs_dir, english = lesson_runs
     found = [load_run(runs_dir / f"{name}-practice-seed0") for name in ("mlp", "cnn")]
     table = results_table(found, "es")
-    assert table.split("\n")[2].split()[:3] == ["acierto", "en", "prueba"]
+    assert table.split("\n")[2].split()[:3] == ["accuracy", "en", "prueba"]
     for run in found:
         accuracy = f"{run.metrics.overall_accuracy * 100:.2f}".replace(".", ",") + "\u00a0%"
         assert accuracy in table and accuracy.replace(",", ".").replace("\u00a0", "") in english
@@ -127,3 +127,44 @@ def test_help_states_defaults(invoke):
 def test_python_dash_m():
     result = subprocess.run([sys.executable, "-m", "mnistlab", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "vgg"], "mnistlab: error: invalid value for 'MODEL': 'vgg' is not one of 'mlp', 'cnn'"),
+    (["train", "mlp", "--bogus"], "mnistlab: error: no such option: --bogus"),
+    (["summary"], "mnistlab: error: missing argument 'MODEL'. Choose from: mlp, cnn"),
+    (["teach"], "mnistlab: error: no such command 'teach'; `mnistlab -h` lists what it takes"),
+])
+def test_command_line_mistakes_look_like_mnistlabs_own_errors(invoke, args, message):
+    """One error style: click's usage errors as one `mnistlab: error:` line, exit code 2 (docs/cli.md);
+    mnistlab's own errors keep exit code 1."""
+    result = invoke(*args)
+    assert result.exit_code == 2 and result.output.startswith(message) and result.output.count("\n") == 1
+    assert result.output.rstrip().endswith("-h` lists what it takes")
+    assert "Usage:" not in result.output
+    own = invoke("train", "mlp", "--epochs", 0)
+    assert own.exit_code == 1 and own.output == "mnistlab: error: --epochs must be at least 1 (got 0)\n"
+
+
+def test_model_and_recipe_names_in_any_case(invoke, tmp_path):
+    assert invoke("summary", "CNN").output == invoke("summary", "cnn").output
+    torch.save(create_model("cnn").state_dict(), tmp_path / "w.pth")
+    bad = invoke("evaluate", tmp_path / "w.pth", "--model", "MLP")
+    assert bad.exit_code == 1 and "does not fit the mlp network" in bad.output  # MLP understood as mlp
+    assert invoke("train", "Cnn", "--recipe", "TUNED", "--epochs", 0).output.endswith("(got 0)\n")
+
+
+def test_a_mistyped_path_to_evaluate_names_the_near_ones_not_training(invoke, tmp_path):
+    (tmp_path / "runs" / "cnn-practice-seed0").mkdir(parents=True)
+    typo = invoke("evaluate", tmp_path / "runs" / "cnn-practise-seed0")
+    assert typo.exit_code == 1 and typo.output == (
+        f"mnistlab: error: {tmp_path / 'runs' / 'cnn-practise-seed0'}: no such file or folder; did you mean "
+        f"{tmp_path / 'runs' / 'cnn-practice-seed0'}?\n")
+    nowhere = invoke("evaluate", tmp_path / "nowhere" / "cnn.pth")
+    assert "no such file or folder; check the path" in nowhere.output and "mnistlab train" not in nowhere.output
+
+
+def test_the_command_list_is_not_cut_short(invoke):
+    listed = invoke("-h").output.split("Commands:")[1]
+    assert not [line for line in listed.splitlines() if line.rstrip().endswith("...")]  # click's cut
+    assert "Check MNIST on disk (md5), fetching it if missing." in " ".join(listed.split())

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -227,8 +228,13 @@ def test_a_job_streams_its_progress_then_the_page_uses_it_and_matches_the_cli(ow
         done = events[-1][1]
         assert epoch["epoch"] == 1 and epoch["test_accuracy"] == done["test_accuracy"] > 0.5
 
-        info = httpx.get(url + "api/info").json()
-        assert {net["name"]: net["source"] for net in info["networks"]}["cnn"] == done["run"]
+        # the finished run is offered, not swapped in; chosen, it answers
+        sources = lambda: {net["name"]: net["source"] for net in httpx.get(url + "api/info").json()["networks"]}
+        assert Path(sources()["cnn"]).name != Path(done["run"]).name
+        offered = httpx.get(url + "api/runs").json()["offered"]
+        assert offered == [Path(done["run"]).name]
+        assert httpx.post(url + "api/use", json={"network": "cnn", "run": offered[0]}).status_code == 200
+        assert Path(sources()["cnn"]).name == offered[0]
         assert events_of(url + job["events"][1:]) and [k for k, _, _ in events_of(url + job["events"][1:])] == kinds
 
     cli_run = tmp_path / "cli-run"  # `mnistlab train` as a user runs it: its own process, torch's defaults

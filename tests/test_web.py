@@ -261,3 +261,32 @@ def test_a_browser_draws_a_digit_and_both_networks_answer(runs_dir, artifacts, b
         page.wait_for_timeout(300)  # let the bars' 120 ms transition finish before the picture
         page.screenshot(path=str(artifacts / "web-page-cleared.png"))
         page.close()
+
+
+
+def test_the_practices_own_files_are_served_and_named(practice_files, fake_runs, digits, tmp_path):
+    """`serve --mlp multinn.pth --cnn cnn.pth` with no runs at all: both answer as the runs they came
+    from, and /api/info names each file (the field `file`; `source` stays)."""
+    served = TestClient(create_app(runs_dir=tmp_path / "no-runs", files=practice_files))
+    info = served.get("/api/info").json()["networks"]
+    assert {net["name"]: net["file"] for net in info} == {name: str(path) for name, path in practice_files.items()}
+    assert all(net["run"] is None and net["test_accuracy"] is None for net in info)
+    png = {"content": digits[0][0], "headers": {"content-type": "image/png"}}
+    from_files = served.post("/api/predict", **png).json()
+    from_runs = TestClient(create_app(runs_dir=fake_runs)).post("/api/predict", **png).json()
+    for name in practice_files:
+        assert from_files[name]["probabilities"] == pytest.approx(from_runs[name]["probabilities"], abs=1e-6)
+
+
+def test_predict_with_the_practices_files(invoke, practice_files, fake_runs, digits, tmp_path):
+    paths = []
+    for index, (png, _label) in enumerate(digits[:5]):
+        paths.append(tmp_path / f"digit{index}.png")
+        paths[-1].write_bytes(png)
+    from_files = invoke("predict", *paths, "--runs", tmp_path / "none", "--mlp", practice_files["mlp"],
+                        "--cnn", practice_files["cnn"])
+    from_runs = invoke("predict", *paths, "--runs", fake_runs)
+    assert from_files.exit_code == 0, from_files.output
+    assert from_files.output == from_runs.output and len(from_files.output.splitlines()) == 6
+    swapped = invoke("predict", paths[0], "--mlp", practice_files["cnn"])
+    assert swapped.exit_code == 1 and "holds CNN weights, not MultiLayerNN ones; pass it as --cnn" in swapped.output

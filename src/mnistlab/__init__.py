@@ -2,5 +2,5 @@
 
 from mnistlab.openmp import choose_wait_policy
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 WAIT_POLICY = choose_wait_policy()  # before any module of the package imports torch

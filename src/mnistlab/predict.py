@@ -21,13 +21,15 @@ from mnistlab.runs import latest_run
 class LoadedNetwork:
     name: str  # registry name: mlp or cnn
     model: nn.Module
-    source: str = "given in code"  # the run folder its weights came from
-    test_accuracy: float | None = None  # from that run's metrics.json
+    source: str = "given in code"  # the run folder its weights came from, or the .pth file
+    test_accuracy: float | None = None  # from that run's metrics.json (None for a bare file)
     permuted: bool = False  # trained with --permute-pixels: it is fed scrambled images
+    file: str | None = None  # the weights file it was loaded from
+    run: str | None = None  # the run folder's name, None for a bare .pth file
 
     def describe(self) -> dict:
         return {**MODELS[self.name].describe(), "source": self.source, "test_accuracy": self.test_accuracy,
-                "permuted": self.permuted}
+                "permuted": self.permuted, "file": self.file, "run": self.run}
 
     def sees(self, batch: torch.Tensor) -> torch.Tensor:
         """What this network is fed of (N, 1, 28, 28) images: their pixels scrambled if it was trained so."""
@@ -65,7 +67,65 @@ class Networks:
 def run_network(run) -> LoadedNetwork:
     """The network of a finished run; NaN or infinite weights are refused, naming the file."""
     _, model = load_weights(run.weights, run.model)
-    return LoadedNetwork(run.model, model.eval(), str(run.path), run.metrics.overall_accuracy, run.permuted)
+    return LoadedNetwork(run.model, model.eval(), str(run.path), run.metrics.overall_accuracy, run.permuted,
+                         file=str(run.weights), run=run.path.name)
+
+
+def file_network(path: str | Path, name: str) -> LoadedNetwork:
+    """The `name` network with the weights of a bare .pth file (the practice's own `torch.save(
+    model.state_dict(), ...)`), its architecture checked against `name`."""
+    path = Path(path)
+    if path.is_dir():
+        raise MnistlabError(f"--{name} {path} is a folder; give the .pth file the practice saved "
+                            f"(a run folder goes to --runs)")
+    try:
+        _, model = load_weights(path, name)
+    except MnistlabError as err:
+        other = next((o for o in MODELS if o != name and f"it is a {o} checkpoint" in str(err)), None)
+        if other is None:
+            raise
+        raise MnistlabError(f"--{name} {path} holds {MODELS[other].display_name} weights, not {MODELS[name].display_name} "
+                            f"ones; pass it as --{other}") from None
+    return LoadedNetwork(name, model.eval(), str(path), None, file=str(path))
+
+
+def choice_network(choice) -> LoadedNetwork:
+    """The network of a served.Choice: its run's, or its .pth file's."""
+    return run_network(choice.run) if choice.run is not None else file_network(choice.source, choice.model)
+
+
+def load_networks(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = None,
+                  files: dict[str, Path | None] | None = None, chosen: bool = False,
+                  permuted: bool = False) -> Networks:
+    """The networks `names`: from the .pth in `files` ({"mlp": path, ...}) where one is given, else
+    (with `chosen`) the run or file last chosen on the studio page, else the latest run in `runs_dir`.
+    With files given, a network without a run is only noted missing."""
+    from mnistlab import served
+
+    names = tuple(lesson_models()) if names is None else names
+    files = {name: path for name, path in (files or {}).items() if path is not None}
+    loaded = {name: file_network(files[name], name) for name in names if name in files}
+    for name, choice_id in (served.read_choice(runs_dir) if chosen else {}).items():
+        if name in names and name not in loaded:
+            try:
+                choice = served.find_choice(runs_dir, choice_id, files)
+                if choice.model == name:
+                    loaded[name] = choice_network(choice)
+            except MnistlabError:
+                pass  # gone or damaged since it was chosen: the latest run answers instead
+    if not loaded:
+        return load_latest(runs_dir, names, permuted)
+    missing = []
+    for name in names:
+        if name not in loaded:
+            try:
+                loaded[name] = run_network(latest_run(runs_dir, name, permuted))
+            except MnistlabError as err:
+                missing.append(MissingNote(name, f"{err} (or give --{name} FILE)"))
+    if not loaded:  # e.g. `predict --model mlp --cnn cnn.pth`
+        raise MnistlabError(f"--{' --'.join(files)} given but --model asks for {' and '.join(names)}; "
+                            f"give --{names[0]} FILE")
+    return Networks({name: loaded[name] for name in MODELS if name in loaded}, missing)
 
 
 def from_models(models: dict[str, nn.Module]) -> Networks:

@@ -204,6 +204,9 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
         result = fit(config, train_images, train_labels, staging, log=log, **hooks)
         scores = evaluate.evaluate(result.model, data.network_input(test_images, config.permute_pixels),
                                    test_labels, device)
+        # the same measure on the training images: beside the test's, it shows overfitting
+        train_scores = evaluate.evaluate(result.model, data.network_input(train_images, config.permute_pixels),
+                                         train_labels, device)
         metrics = runs.Metrics(
             model=config.model,
             recipe=config.recipe,
@@ -221,6 +224,7 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
             data_source=status.source,
             data_md5=status.files,
             schema_version=runs.SCHEMA_VERSION,
+            train_accuracy=train_scores.overall_accuracy,
         )
         t = texts(lang)  # the loss figure speaks the learner's language (default: the locale's)
         plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=MODELS[config.model].display_name),

@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS
 from mnistlab.preprocess import BlankImage, image_to_mnist, pixels_to_mnist
-from mnistlab.predict import Networks, from_models, load_latest
+from mnistlab.predict import Networks, from_models, load_networks
 from mnistlab.web.guard import install_guard
 
 STATIC = Path(__file__).parent / "static"
@@ -48,18 +48,23 @@ class BadInput(Exception):
 
 
 def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_training: bool = True,
-               lang: str | None = None, data_dir: str | Path | None = None) -> FastAPI:
-    """The app, serving `models` ({"mlp": module, ...}) if given, else the latest runs in `runs_dir`.
+               lang: str | None = None, data_dir: str | Path | None = None,
+               files: dict[str, Path | None] | None = None) -> FastAPI:
+    """The app, serving `models` ({"mlp": module, ...}) if given, else the .pth `files` ({"mlp": path})
+    given and the latest runs in `runs_dir` for the others (or the run chosen on the page).
     `allow_training`: whether the page may train (into `runs_dir`); `lang`: the page's language
     when the browser states none."""
     from mnistlab.web.lab_routes import router as lab_router
     from mnistlab.web.studio import studio_router
 
-    networks = from_models(models) if models is not None else load_latest(runs_dir)
+    from mnistlab.web.picker import Picker, router as picker_router
+
+    networks = from_models(models) if models is not None else load_networks(runs_dir, files=files, chosen=True)
     networks.predict(np.zeros((1, 28, 28), np.float32))  # warm up: the first forward pass is the slow one
     app = FastAPI(title="mnistlab", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.networks = networks
     app.state.runs_dir = Path(runs_dir)
+    app.state.picker = Picker(networks, runs_dir, files, allow_training)  # runs trained on the page are offered
     install_guard(app)
 
     @app.exception_handler(BadInput)
@@ -88,6 +93,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
 
     app.include_router(studio_router(app, runs_dir, allow_training, lang, data_dir))
     app.include_router(lab_router)  # moved, rotated, uncentred drawings and the permuted networks
+    app.include_router(picker_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -62,8 +62,8 @@ STRINGS = {
     "filters_hint": _("Red is a positive weight, blue a negative one; each filter is scaled to its own largest weight."),
     # training
     "train": _("Train a network"),
-    "train_hint": _("The same training as `mnistlab train`: the run folder is saved with the others, "
-                    "and when it ends this page uses the new network."),
+    "train_hint": _("The same training as mnistlab train: the run folder is saved with the others; when it "
+                    "ends, the new run is offered in the run picker and the page answers with it once chosen."),
     "network": _("Network"),
     "recipe": _("Recipe"),
     "recipe_practice": _("practice (the lab's plain SGD)"),

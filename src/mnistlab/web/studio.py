@@ -20,7 +20,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.inside import layer_outputs, layer_weight
 from mnistlab.jobs import Busy, Jobs, config_from
 from mnistlab.layers import describe, format_shape
-from mnistlab.predict import Networks, run_network
+from mnistlab.predict import Networks
 from mnistlab.web.strings import strings_for
 
 EVENT_POLL_SECONDS = 0.1
@@ -32,7 +32,7 @@ def studio_router(app: FastAPI, runs_dir, allow_training: bool, lang: str | None
     router = APIRouter()
     networks: Networks = app.state.networks
     default_lang = i18n.check_lang(lang) if lang else None
-    jobs = app.state.jobs = Jobs(runs_dir, data_dir, on_done=lambda run: use_run(networks, run))
+    jobs = app.state.jobs = Jobs(runs_dir, data_dir, on_done=app.state.picker.offer)  # offered, not swapped in
     atexit.register(jobs.close)  # a job never outlives the server
 
     @router.post("/api/inside")
@@ -160,9 +160,3 @@ def describe_layers(name: str, model) -> list[dict]:
             for row in describe(model)]
 
 
-
-def use_run(networks: Networks, run) -> None:
-    """Serve the network of a run that just finished, in place of the one of the same kind."""
-    network = run_network(run)
-    layer_outputs(network.model, np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.float32))  # warm up before the page uses it
-    networks.use(network)
