@@ -159,20 +159,27 @@ def test_clear_while_a_drawing_is_on_its_way_sends_nothing_more(quick_runs, brow
     with running(create_app(runs_dir=quick_runs)) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
         page.add_init_script("""window.insideCalls = 0;
+            window.insideEnded = 0;
             const realFetch = window.fetch;
             window.fetch = async (url, options) => {
-              if (String(url).includes('/api/inside')) {
-                window.insideCalls += 1;
-                await new Promise(resolve => setTimeout(resolve, 1500));  // a slow server
-              }
-              return realFetch(url, options);
+              if (!String(url).includes('/api/inside')) return realFetch(url, options);
+              window.insideCalls += 1;
+              try {
+                await new Promise(resolve => {  // a slow server: 20 s, or until the page gives up on it
+                  const timer = setTimeout(resolve, 20000);
+                  options?.signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); });
+                });
+                return await realFetch(url, options);
+              } finally { window.insideEnded += 1; }
             };""")
         page.goto(url)
         expect(page.locator("#status")).to_have_text("Draw a digit.", timeout=20_000)
-        draw(page)  # the first request leaves while the stroke goes on: a second one waits for it
+        draw(page)  # the first request leaves while the stroke goes on: the rest of the stroke waits for it
+        assert page.evaluate("insideCalls") == 1
         page.click("#clear")
-        page.wait_for_timeout(3000)
-        assert page.evaluate("insideCalls") == 1  # the blank pad was not sent after Clear
+        page.wait_for_function("insideEnded >= 1", timeout=30_000)  # the request in flight is over ...
+        page.wait_for_timeout(1000)
+        assert page.evaluate("insideCalls") == 1  # ... and the blank pad was not sent after it
         expect(page.locator("#status")).to_have_text("Draw a digit.")
         expect(page.locator("#network-cnn .digit")).to_have_text("\u2013")
         page.close()

@@ -135,7 +135,9 @@ def test_architecture_and_info_say_what_each_layer_and_network_is():
     assert [row["role"] for row in TestClient(mlp).get("/api/architecture").json()["mlp"]["layers"]] == \
         ["input", "flatten", "hidden", "hidden", "logits"]  # the flatten step as `mnistlab summary mlp` shows it
     info = test_client.get("/api/info").json()
-    assert [(m["name"], m["display_name"]) for m in info["models"]] == [(name, entry.display_name) for name, entry in MODELS.items()]
+    assert info["models"] == [{"name": entry.name, "display_name": entry.display_name, "color": entry.color,
+                               "lesson": entry.lesson} for entry in MODELS.values()]
+    assert info["networks"][0]["color"] == MODELS["cnn"].color
 
 
 def test_strings_in_both_languages(quick_runs, client):

@@ -8,12 +8,22 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
 
-from mnistlab.config import ConfigError
-from mnistlab.errors import MnistlabError
-from mnistlab.models import MODELS
-from mnistlab.recipes import RECIPES
+def _interrupted_at_start() -> None:
+    """Ctrl+C before any command ran (torch takes a second or two to import): one line, exit 130."""
+    sys.stderr.write("mnistlab: interrupted before starting; nothing was done\n")
+    raise SystemExit(130)
+
+
+try:
+    import typer
+
+    from mnistlab.config import ConfigError
+    from mnistlab.errors import MnistlabError
+    from mnistlab.models import MODELS
+    from mnistlab.recipes import RECIPES
+except KeyboardInterrupt:
+    _interrupted_at_start()
 
 app = typer.Typer(
     help="mnistlab: train, evaluate and explore the classic MNIST networks (an MLP and a LeNet-5-style CNN).",
@@ -175,7 +185,7 @@ def serve(
     from mnistlab.web.server import bind, serve_forever, url_of
 
     sock = bind(host, port)  # a bad or busy port is said before the networks load
-    app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(host),
+    app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(sock.getsockname()[0]),
                      lang=resolve_lang(lang), data_dir=data_dir)
     for message in app.state.networks.missing:
         typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
@@ -184,11 +194,21 @@ def serve(
 
 
 def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only: localhost in any case, 127.0.0.0/8 (written as bind()
+    takes it, 127.1 included) or ::1."""
     import ipaddress
+    import socket
 
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
     try:
-        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
+        pass
+    try:  # inet_aton reads the short forms that bind() accepts too: 127.1, 0x7f.1, 2130706433
+        return ipaddress.IPv4Address(socket.inet_aton(name)).is_loopback
+    except OSError:
         return False
 
 
@@ -302,7 +322,7 @@ def grade(
     submissions: Annotated[list[Path], typer.Argument(metavar="SUBMISSION", help="Notebooks, folders of them (a subfolder or LMS file prefix per student) or an LMS zip; .pth files beside a notebook are evaluated too.", show_default=False)],
     out: Annotated[Path, typer.Option(help="Folder for results.json, grades.csv, feedback/ and summary.html: new, empty, or written by grade before.", show_default=False)],
     jobs: Annotated[int, typer.Option(help="Submissions checked at once.")] = 1,
-    timeout: Annotated[float, typer.Option(help="Seconds one submission's code may run before it is killed.")] = 300.0,
+    timeout: Annotated[float, typer.Option(help="Seconds one submission's code may run before it is killed.")] = 180.0,
     memory: Annotated[int, typer.Option(help="Megabytes of address space one submission's code may map (torch alone maps about 3.5 GB).")] = 6144,
     rubric: Annotated[Optional[Path], typer.Option(help="TOML file of points per item (default: the package's rubric.toml).", show_default=False)] = None,
     lang: Lang = None,
@@ -324,7 +344,10 @@ def grade(
 
 
 def main():
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # while click parses, before a command's own handler is reached
+        _interrupted_at_start()
 
 
 if __name__ == "__main__":

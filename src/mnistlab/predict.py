@@ -97,12 +97,15 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = N
 def predict_files(paths: list[Path], networks: Networks) -> str:
     """`mnistlab predict`: every image preprocessed the MNIST way, then a table of each network's
     digit and confidence, one row per file."""
-    from mnistlab.preprocess import image_to_mnist
+    from mnistlab.files import UnreadableFile, read_bytes
+    from mnistlab.preprocess import MAX_FILE_BYTES, image_to_mnist
 
     images = []
     for path in paths:
         try:
-            data = Path(path).read_bytes()
+            data = read_bytes(path, MAX_FILE_BYTES)  # a regular file: never /dev/zero or a FIFO
+        except UnreadableFile as err:
+            raise MnistlabError(f"{path}: {err.reason}; give a PNG or JPEG file") from None
         except OSError as err:
             raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
         images.append(image_to_mnist(data, str(path)))

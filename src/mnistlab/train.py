@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -171,12 +170,7 @@ def check_out_dir(out_dir: Path) -> Path:
     anything but a run's own files is refused (never replaced), as is one that cannot be written. A
     link is followed: the folder it points to is the one replaced."""
     out_dir = files.out_folder(out_dir, "--out", "the run", runs.not_a_run, "runs/mine")
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir.parent):
-            pass
-    except OSError as err:
-        raise MnistlabError(f"cannot write the run folder {out_dir} ({err.strerror}); pass another --out") from None
+    files.check_writable(out_dir, "the run folder", "pass another --out")
     return out_dir
 
 

@@ -145,6 +145,7 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
     (default: the locale's language); returns out/index.html."""
     t = texts(lang)
     given, out = Path(out), files.out_folder(out, "--out", "the report", not_a_report, "report")
+    files.check_writable(out, "the report", "give another --out")
     paths = [Path(p) for p in paths or []]
     groups = select_runs(paths, Path(runs_dir))
     permuted, small = select_experiments(paths, Path(runs_dir), groups)

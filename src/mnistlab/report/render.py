@@ -19,8 +19,27 @@ def inline(text: str) -> Markup:
     return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
 
 
+CODE_SPAN = re.compile(r"(`[^`]+`)")  # what `inline` makes <code>; its text is literal in Markdown too
+MD_SPECIAL = re.compile(r"[\\`*_\[\]#|~!<>&]")
+HTML_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
+def md_text(text: str, cell: bool = False) -> str:
+    """Text for Markdown, as `inline` is for HTML: one line (a newline in a run's folder name would end
+    a table row or start a heading), Markdown's specials backslash-escaped and HTML's as entities
+    (a run's `device` may read `<script>`), `code` spans kept; in a table `cell`, even their | escaped."""
+    parts = CODE_SPAN.split(" ".join(str(text).splitlines()))
+    for i, part in enumerate(parts):
+        if i % 2:
+            parts[i] = part.replace("|", "\\|") if cell else part
+        else:
+            parts[i] = MD_SPECIAL.sub(lambda m: HTML_ENTITIES.get(m[0], "\\" + m[0]), part)
+    escaped = "".join(parts)
+    return "\\" + escaped if escaped[:1] in ("-", "+", "=") else escaped  # not a list item or a heading rule
+
+
 def md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|") or " "
+    return md_text(text, cell=True) or " "
 
 
 @lru_cache(maxsize=None)
@@ -29,7 +48,7 @@ def environment(lang: str) -> Environment:
     env = Environment(loader=PackageLoader("mnistlab.report", "templates"), autoescape=select_autoescape(["html"]),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(translation(lang), newstyle=True)
-    env.filters.update(inline=inline, md_cell=md_cell)
+    env.filters.update(inline=inline, md_cell=md_cell, md_text=md_text)
     return env
 
 

@@ -79,7 +79,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
     async def info():
         return {"networks": [net.describe() for net in networks.loaded.values()], "missing": networks.missing,
                 "max_bytes": MAX_BODY,
-                "models": [entry.describe() for entry in MODELS.values()]}
+                "models": [{**entry.describe(), "lesson": entry.lesson} for entry in MODELS.values()]}
 
     @app.post("/api/predict")
     async def predict(request: Request):
