@@ -161,7 +161,7 @@ def serve(
     """Start the studio: draw a digit, see inside both networks, train them from the page."""
     from mnistlab.i18n import resolve_lang
     from mnistlab.web.app import create_app
-    from mnistlab.web.server import bind, serve_forever, url_of
+    from mnistlab.web.server import bind, is_loopback, serve_forever, url_of
 
     sock = bind(host, port)  # a bad or busy port is said before the networks load
     app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(host),
@@ -170,15 +170,6 @@ def serve(
         typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
     typer.echo(f"mnistlab is serving the drawing page at {url_of(sock)}  (Ctrl+C stops it)")
     serve_forever(app, sock)
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @command()

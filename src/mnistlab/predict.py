@@ -1,6 +1,6 @@
-"""Trained networks at work: the latest run of each loaded once, one forward pass giving every
-network's probabilities for the same 28×28 inputs, and `mnistlab predict`'s table for image files.
-The web app serves these; it holds only HTTP."""
+"""Trained networks at work: the latest run of each loaded once, one inference path giving every
+network's probabilities (and, when asked, every layer's output) for the same 28×28 inputs, and
+`mnistlab predict`'s table for image files. The web app serves these; it holds only HTTP."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import torch
 import torch.nn as nn
 
 from mnistlab.errors import MnistlabError
+from mnistlab.inside import LayerOutput, first_image, forward_layers
 from mnistlab.models import DISPLAY_NAMES, MODELS, load_weights
+from mnistlab.preprocess import image_to_mnist
 from mnistlab.runs import latest_run
 
 
@@ -23,9 +25,25 @@ class LoadedNetwork:
     source: str = "given in code"  # the run folder its weights came from
     test_accuracy: float | None = None  # from that run's metrics.json
 
-    def describe(self) -> dict:
-        return {"name": self.name, "display_name": DISPLAY_NAMES[self.name], "source": self.source,
+    def describe(self, runs_dir: str | Path | None = None) -> dict:
+        """As the web page shows it; `source` relative to `runs_dir` when it lies inside it."""
+        source = self.source
+        if runs_dir is not None and Path(source).is_absolute():
+            try:
+                source = Path(source).resolve().relative_to(Path(runs_dir).resolve()).as_posix()
+            except ValueError:
+                source = Path(source).name  # never an absolute path of this machine
+        return {"name": self.name, "display_name": DISPLAY_NAMES[self.name], "source": source,
                 "test_accuracy": self.test_accuracy}
+
+
+@dataclass(frozen=True)
+class Inference:
+    """One network's answer for a batch: softmax probabilities (N, 10) and, if asked for, every
+    layer's output for the batch's first image (the last layer's values are the logits)."""
+
+    probabilities: np.ndarray
+    layers: list[LayerOutput] | None = None
 
 
 @dataclass
@@ -34,10 +52,23 @@ class Networks:
     missing: list[str] = field(default_factory=list)  # one message per missing network: how to train it
 
     @torch.inference_mode()
+    def infer(self, images: np.ndarray, layers: bool = False) -> dict[str, Inference]:
+        """(N, 28, 28) inputs in [0, 1] → {name: Inference}, every layer kept if `layers`. The one
+        inference path: the answers and the inside view both come from here, from one pass."""
+        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
+        answers = {}
+        for name, net in self.loaded.items():  # a snapshot: `use` swaps the dict whole, never edits it
+            if layers:
+                outputs = forward_layers(net.model, batch)
+                logits = outputs[-1][1]
+            else:
+                outputs, logits = None, net.model(batch)  # (N, 10)
+            answers[name] = Inference(logits.softmax(dim=1).numpy(), first_image(outputs) if layers else None)
+        return answers
+
     def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 28, 28) inputs in [0, 1] → {name: (N, 10) softmax probabilities}."""
-        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
-        return {name: net.model(batch).softmax(dim=1).numpy() for name, net in self.loaded.items()}
+        return {name: answer.probabilities for name, answer in self.infer(images).items()}
 
     def use(self, network: LoadedNetwork) -> None:
         """Serve `network` in place of the one of its kind (a run that just finished), in one swap."""
@@ -79,8 +110,6 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MO
 def predict_files(paths: list[Path], networks: Networks) -> str:
     """`mnistlab predict`: every image preprocessed the MNIST way, then a table of each network's
     digit and confidence, one row per file."""
-    from mnistlab.preprocess import image_to_mnist
-
     images = []
     for path in paths:
         try:

@@ -45,14 +45,14 @@ export const startTraining = (settings) => request("/api/train", {
 
 export const stopTraining = (id) => request(`/api/train/${encodeURIComponent(id)}`, { method: "DELETE" });
 
-// Server-Sent Events of a job: handlers.step/epoch/start/done/error get each event's data.
-// The stream ends with done or error; EventSource would reconnect and replay, so it is closed then.
+// Server-Sent Events of a job: handlers.start/step/epoch/done/failed get each event's data. Each event
+// has an id, so when EventSource reconnects by itself the server sends only what came after.
+// The stream ends with done or failed; the source is closed then (a reconnect would find nothing new).
 export function followTraining(eventsUrl, handlers) {
   const source = new EventSource(eventsUrl);
-  for (const kind of ["start", "step", "epoch", "done", "error"]) {
+  for (const kind of ["start", "step", "epoch", "done", "failed"]) {
     source.addEventListener(kind, (event) => {
-      if (!event.data) return;  // a connection error, not the job's error event
-      if (kind === "done" || kind === "error") source.close();
+      if (kind === "done" || kind === "failed") source.close();
       handlers[kind]?.(JSON.parse(event.data));
     });
   }

@@ -102,7 +102,7 @@ const handlers = {
     message.dataset.run = data.run;
     say("training_done", { percent: percent(data.test_accuracy, 2), run });
   },
-  error(data) {
+  failed(data) {
     setRunning(false);
     say(() => errorText(data), {}, data.code !== "cancelled");
   },
