@@ -23,17 +23,19 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The browser tests drive Debian's chromium through Playwright (Playwright's own download is not
-# needed). The one place that installs it: `make test` and CI both come through here.
+# needed); `mnistlab check` and `grade` run students' notebooks in Debian's bubblewrap (bwrap). The one
+# place that installs both: `make test` and CI come through here.
 browser:
-	@command -v chromium >/dev/null || { \
+	@{ command -v chromium && command -v bwrap; } >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium bubblewrap; }
 
 # Speed comparisons (not tests): each prints its figures and ratios.
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/time_to_accuracy.py
 	$(BIN)/python benchmarks/web_latency.py
+	$(BIN)/python benchmarks/check_speed.py
 
 # Languages (gettext through Babel): extract the messages of src/mnistlab into the template, merge it
 # into each language's .po (translate what is new or fuzzy there), compile the .mo the package loads.

@@ -107,6 +107,24 @@ def quick_runs(tmp_path_factory, mnist_root):
     return runs
 
 
+@pytest.fixture(scope="session")
+def lab_runs(tmp_path_factory, quick_runs, mnist_root):
+    """`quick_runs` plus the lab's experiments, trained as their counterparts there (the MLPs as
+    mlp-quick, the CNN as cnn-quick): the MLP and the CNN on pixel-permuted images and the same-budget
+    MLP. A runs folder holding mlp-quick/, cnn-quick/, mlp-permuted/, cnn-permuted/ and mlp-small/."""
+    from mnistlab.train import TrainConfig, train_run
+
+    runs = tmp_path_factory.mktemp("lab-runs")
+    for name in ("mlp-quick", "cnn-quick"):
+        shutil.copytree(quick_runs / name, runs / name)
+    for model, permuted, folder in (("mlp", True, "mlp-permuted"), ("cnn", True, "cnn-permuted"),
+                                    ("mlp-small", False, "mlp-small")):
+        config = TrainConfig(model=model, lr=0.1, epochs=1, max_steps=600 if model == "cnn" else None, device="cpu",
+                             permute_pixels=permuted)
+        train_run(config, runs / folder, mnist_root, log=lambda line: None)
+    return runs
+
+
 @pytest.fixture
 def fake_runs(tmp_path):
     """A runs folder with an untrained mlp and cnn run (for what needs runs, not good ones)."""

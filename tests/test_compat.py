@@ -12,7 +12,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from helpers import png_bytes
-from mnistlab.models import MODELS, create_model
+from mnistlab.models import lesson_models, create_model
 from mnistlab.runs import load_run
 
 V010 = Path(__file__).parent / "data" / "v0.1.0"
@@ -21,7 +21,7 @@ V010 = Path(__file__).parent / "data" / "v0.1.0"
 @pytest.fixture(scope="module")
 def old_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("old-runs")
-    for name in MODELS:
+    for name in lesson_models():
         folder = runs / f"{name}-practice-seed0"
         shutil.copytree(V010 / folder.name, folder)
         torch.manual_seed(0)
@@ -30,13 +30,14 @@ def old_runs(tmp_path_factory):
 
 
 def test_old_json_is_unchanged_and_loads(old_runs):
-    for name in MODELS:
+    for name in lesson_models():
         folder = old_runs / f"{name}-practice-seed0"
         written = json.loads((folder / "metrics.json").read_text())
         assert "schema_version" not in written  # really the old format
         run = load_run(folder)
         assert run.metrics.overall_accuracy == written["overall_accuracy"]
         assert run.metrics.schema_version == 1 and run.config.max_steps == 40
+        assert "permute_pixels" not in json.loads((folder / "config.json").read_text()) and not run.permuted
 
 
 def test_old_runs_evaluate_report_predict_and_serve(old_runs, invoke, mnist_root, tmp_path):
@@ -53,4 +54,4 @@ def test_old_runs_evaluate_report_predict_and_serve(old_runs, invoke, mnist_root
     result = invoke("predict", tmp_path / "one.png", "--runs", old_runs)
     assert result.exit_code == 0 and "one.png" in result.output, result.output
     info = TestClient(create_app(runs_dir=old_runs)).get("/api/info").json()
-    assert sorted(n["name"] for n in info["networks"]) == sorted(MODELS)
+    assert sorted(n["name"] for n in info["networks"]) == sorted(lesson_models())

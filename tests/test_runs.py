@@ -56,9 +56,10 @@ def test_unknown_fields_of_a_later_version_are_ignored(tmp_path):
     ("metrics.json", "overall_accuracy", True, "'overall_accuracy' should be a number between 0 and 1"),
     ("metrics.json", "confusion_matrix", [[1] * 10] * 9, "'confusion_matrix' should be 10×10 counts"),
     ("metrics.json", "model", "mlp", "metrics.json is of a mlp run but config.json says cnn"),
-    ("config.json", "model", ["cnn"], "'model' should be one of mlp, cnn"),
-    ("config.json", "model", {"a": 1}, "'model' should be one of mlp, cnn"),
-    ("config.json", "batch_size", 0, "'batch_size' should be a whole number of at least 1"),
+    ("config.json", "model", ["cnn"], "'model' must be one of mlp, cnn"),
+    ("config.json", "model", {"a": 1}, "'model' must be one of mlp, cnn"),
+    ("config.json", "batch_size", 0, "'batch_size' must be between 1 and 60000"),
+    ("config.json", "seed", True, "'seed' must be a whole number"),
     ("history.json", "loss", [1.0, "x"], "'loss' should be a non-empty list of finite numbers"),
     ("history.json", "loss", [math.inf], "'loss' should be a non-empty list of finite numbers"),
 ])

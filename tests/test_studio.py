@@ -102,6 +102,38 @@ def test_architecture_explains_sizes_and_parameters(client):
     assert mlp["fc1"]["parameters"]["total"] == 784 * 512 + 512 and mlp["fc1"]["working"] == "784 → 512"
 
 
+def test_the_page_asks_the_server_what_exists():
+    """No display names, layer names or sizes in the page's code: it reads them from /api/info and
+    /api/architecture; and no HTML is built from interpolated text."""
+    from mnistlab.models import MODELS
+    from mnistlab.web.app import STATIC
+
+    for path in [*STATIC.glob("*.js"), STATIC / "index.html"]:
+        code = path.read_text()
+        for name in (entry.display_name for entry in MODELS.values()):
+            assert name not in code, (path.name, name)
+        assert not re.search(r'"fc3"|=== 10\b|"conv[12]"', code), path.name
+        assert "innerHTML" not in code and "insertAdjacentHTML" not in code, path.name
+
+
+def test_architecture_and_info_say_what_each_layer_and_network_is():
+    """The page reads layer roles and display names from the server instead of knowing them."""
+    from mnistlab.models import MODELS, create_model
+
+    app = create_app(models={"cnn": create_model("cnn")})
+    test_client = TestClient(app)
+    roles = {name: [(row["name"], row["role"]) for row in network["layers"]]
+             for name, network in test_client.get("/api/architecture").json().items()}
+    assert roles["cnn"] == [("input", "input"), ("conv1", "conv"), ("pool1", "pool"), ("conv2", "conv"),
+                            ("pool2", "pool"), ("flatten", "flatten"), ("fc1", "hidden"), ("fc2", "hidden"),
+                            ("fc3", "logits")]
+    mlp = create_app(models={"mlp": create_model("mlp")})
+    assert [row["role"] for row in TestClient(mlp).get("/api/architecture").json()["mlp"]["layers"]] == \
+        ["input", "hidden", "hidden", "logits"]
+    info = test_client.get("/api/info").json()
+    assert [(m["name"], m["display_name"]) for m in info["models"]] == [(name, entry.display_name) for name, entry in MODELS.items()]
+
+
 def test_strings_in_both_languages(quick_runs, client):
     english = client.get("/api/strings?lang=en").json()
     spanish = client.get("/api/strings?lang=es").json()
@@ -130,11 +162,11 @@ def test_strings_in_both_languages(quick_runs, client):
     (b"{not json", 400, "not valid JSON"),
     (b"[1, 2]", 400, "must be a JSON object"),
     (b"{}", 422, '"model" is required'),
-    (b'{"model": "vgg"}', 422, "--model must be one of mlp, cnn"),
-    (b'{"model": "cnn", "recipe": "adam"}', 422, "--recipe must be one of"),
-    (b'{"model": "cnn", "epochs": 0}', 422, "--epochs must be at least 1"),
+    (b'{"model": "vgg"}', 422, '"model" must be one of mlp, cnn'),
+    (b'{"model": "cnn", "recipe": "adam"}', 422, '"recipe" must be one of'),
+    (b'{"model": "cnn", "epochs": 0}', 422, '"epochs" must be at least 1'),
     (b'{"model": "cnn", "epochs": 1000}', 422, "at most 100"),
-    (b'{"model": "cnn", "max_steps": -5}', 422, "--max-steps must be at least 1"),
+    (b'{"model": "cnn", "max_steps": -5}', 422, '"max_steps" must be at least 1'),
     (b'{"model": "cnn", "seed": true}', 422, '"seed" must be a whole number'),
     (b'{"model": "cnn", "seed": -1}', 422, '"seed" must be between'),
     (b'{"model": "cnn", "epochs": "3"}', 422, '"epochs" must be a whole number'),
@@ -232,7 +264,7 @@ def test_the_page_is_es_modules_served_as_they_are(client):
     from mnistlab.web.app import STATIC
 
     modules = sorted(path.name for path in STATIC.glob("*.js"))
-    assert modules == ["answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "main.js", "train.js"]
+    assert modules == ["answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "main.js", "picker.js", "train.js"]
     for name in modules:
         imports = re.findall(r'^import .* from "([^"]+)";$', (STATIC / name).read_text(), re.MULTILINE)
         assert all(path.startswith("./") for path in imports), (name, imports)  # nothing from elsewhere

@@ -9,7 +9,8 @@ from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.models import create_model
 from mnistlab.practice import practice_datasets, practice_train
-from mnistlab.train import TrainConfig, fit
+from mnistlab.config import ConfigError
+from mnistlab.train import TrainConfig, fit, resolve_device
 
 
 def quiet(_line):
@@ -17,18 +18,26 @@ def quiet(_line):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"model": "vgg"}, "--model must be one of mlp, cnn"),
-    ({"epochs": -1}, r"--epochs must be at least 1 \(got -1\)"),
-    ({"batch_size": 0}, r"--batch-size must be at least 1"),
-    ({"lr": -0.1}, r"--lr must be a positive number"),
-    ({"lr": float("nan")}, r"--lr must be a positive number"),
-    ({"max_steps": 0}, r"--max-steps must be at least 1"),
-    ({"recipe": "magic"}, r"--recipe must be one of"),
-    ({"device": "tpu"}, r"--device 'tpu' is not a device"),
+    ({"model": "vgg"}, "^model must be one of mlp, cnn"),
+    ({"epochs": -1}, r"^epochs must be at least 1 \(got -1\)"),
+    ({"batch_size": 0}, r"^batch_size must be between 1 and 60000 \(got 0\)"),
+    ({"lr": -0.1}, r"^lr must be a positive number"),
+    ({"lr": float("nan")}, r"^lr must be a positive number"),
+    ({"max_steps": 0}, r"^max_steps must be at least 1"),
+    ({"recipe": "magic"}, r"^recipe must be one of"),
+    ({"seed": 1.5}, r"^seed must be a whole number \(got 1.5\)"),
 ])
-def test_config_validation_names_the_flag(kwargs, message):
-    with pytest.raises(MnistlabError, match=message):
+def test_config_validation_names_the_setting_not_a_flag(kwargs, message):
+    """The page uses the config too: the message names the field; the CLI turns it into the flag."""
+    with pytest.raises(ConfigError, match=message) as caught:
         TrainConfig(**kwargs)
+    assert caught.value.as_flag().startswith("--" + next(iter(kwargs)).replace("_", "-") + " ")
+
+
+def test_device_is_checked_where_it_is_used_not_by_the_config():
+    assert TrainConfig(device="tpu").device == "tpu"  # building a config probes no hardware
+    with pytest.raises(ConfigError, match=r"^device 'tpu' is not a device"):
+        resolve_device("tpu")
 
 
 def test_practice_defaults():

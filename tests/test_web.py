@@ -146,7 +146,7 @@ def test_other_routes_answer_json_errors_and_the_page_is_self_contained(client):
     assert client.get("/static/missing.js").status_code == 404
     page = client.get("/")
     assert page.status_code == 200 and '<canvas id="pad"' in page.text
-    for name in ("index.html", "main.js", "api.js", "draw.js", "answers.js", "inside.js", "train.js", "i18n.js",
+    for name in ("index.html", "main.js", "api.js", "draw.js", "answers.js", "inside.js", "train.js", "i18n.js", "picker.js",
                  "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
         assert "://" not in (STATIC / name).read_text()  # no CDN: the page works offline

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from mnistlab.config import ConfigError
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS
 from mnistlab.recipes import RECIPES
@@ -52,6 +53,9 @@ def command(*args, interrupted: str = "interrupted", **kwargs):
         def wrapper(*a, **kw):
             try:
                 return fn(*a, **kw)
+            except ConfigError as err:  # a setting: named as the flag that gave it
+                typer.echo(f"mnistlab: error: {err.as_flag()}", err=True)
+                raise typer.Exit(1) from None
             except MnistlabError as err:
                 typer.echo(f"mnistlab: error: {err}", err=True)
                 raise typer.Exit(1) from None
@@ -88,7 +92,8 @@ def train(
     seed: Seed = 0,
     device: Device = "auto",
     max_steps: MaxSteps = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<model>-<recipe>-seed<seed>).", show_default=False)] = None,
+    permute_pixels: Annotated[bool, typer.Option("--permute-pixels", help="Train and test on images whose 784 pixels are shuffled by one fixed permutation (torch.Generator seeded 0), recorded in config.json (default: off).")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/<model>-<recipe>-seed<seed>, with -permuted after it for --permute-pixels).", show_default=False)] = None,
     data_dir: DataDir = None,
     lang: Lang = None,
 ):
@@ -98,8 +103,8 @@ def train(
     from mnistlab.train import TrainConfig, train_run
 
     config = TrainConfig(model=model.value, recipe=recipe.value, epochs=epochs, lr=lr, batch_size=batch_size,
-                         seed=seed, device=device, max_steps=max_steps)
-    out = out or Path("runs") / run_dir_name(config.model, config.recipe, config.seed)
+                         seed=seed, device=device, max_steps=max_steps, permute_pixels=permute_pixels)
+    out = out or Path("runs") / run_dir_name(config.model, config.recipe, config.seed, config.permute_pixels)
     run = train_run(config, out, data_dir, lang=check_lang(lang) if lang else None)
     typer.echo(f"run folder: {run.path}")
 
@@ -111,18 +116,21 @@ def evaluate(
     device: Device = "auto",
     data_dir: DataDir = None,
 ):
-    """Overall and per-digit test accuracy of saved weights."""
+    """Overall and per-digit test accuracy of saved weights (a --permute-pixels run's on permuted images)."""
     from mnistlab import data as mnist
     from mnistlab.evaluate import evaluate as score
-    from mnistlab.models import DISPLAY_NAMES, load_weights
+    from mnistlab.models import load_weights
+    from mnistlab.runs import load_run
     from mnistlab.train import resolve_device
 
     weights = path / "model.pth" if path.is_dir() else path
+    permuted = load_run(path).permuted if path.is_dir() else False  # a bare .pth records nothing
     name, network = load_weights(weights, model.value if model else None)
     where = resolve_device(device)
     images, labels = mnist.load_split(data_dir, "test", where)
-    result = score(network, images, labels, where)
-    typer.echo(f"{DISPLAY_NAMES[name]} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
+    result = score(network, mnist.network_input(images, permuted), labels, where)
+    shown = f"{MODELS[name].display_name}{', pixels permuted' if permuted else ''}"
+    typer.echo(f"{shown} ({weights}): overall accuracy {result.overall_accuracy:.4f}")
     for digit, accuracy in enumerate(result.per_digit_accuracy):
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
@@ -138,15 +146,18 @@ def run(
     report_dir: Annotated[Optional[Path], typer.Option("--report-dir", help="Where the report goes (default: report/ beside the runs folder).", show_default=False)] = None,
     data_dir: DataDir = None,
     lang: Lang = None,
+    experiments: Annotated[bool, typer.Option("--experiments", help="Also train the pixel-permuted MLP and CNN and the same-budget MLP (mlp-small), same recipe and seeds, for the report's \"Why the CNN wins\" (default: off).")] = False,
 ):
     """The whole lesson: get MNIST, train both networks, evaluate them, print the results, write the report."""
     from mnistlab.lesson import run_lesson
 
-    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo, lang=lang)
+    run_lesson(recipe.value, seed, seeds, device, max_steps, runs_dir, report_dir, data_dir, log=typer.echo, lang=lang,
+               experiments=experiments)
 
 
 RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of run folders; the latest mlp and cnn runs are used.")]
 PredictModel = Enum("PredictModel", {**{name: name for name in MODELS}, "both": "both"}, type=str)
+Permuted = Annotated[bool, typer.Option("--permuted", help="Use the latest --permute-pixels runs instead (default: the others).")]
 
 
 @command(interrupted="stopped serving")
@@ -178,11 +189,12 @@ def predict(
                                                  show_default=False)],
     model: Annotated[PredictModel, typer.Option(help="Which network answers.")] = PredictModel.both,
     runs: RunsDir = Path("runs"),
+    permuted: Permuted = False,
 ):
     """Predict the digit in image files, preprocessed the MNIST way as on the drawing page."""
     from mnistlab.predict import load_latest, predict_files
 
-    networks = load_latest(runs, tuple(MODELS) if model.value == "both" else (model.value,))
+    networks = load_latest(runs, None if model.value == "both" else (model.value,), permuted)
     for message in networks.missing:
         typer.echo(f"mnistlab: note: {message}", err=True)
     typer.echo(predict_files(images, networks))
@@ -203,11 +215,103 @@ def report(
 
 
 @command()
+def robustness(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run folders to test.", show_default=False)],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table (default: the table).")] = False,
+    scale: Annotated[bool, typer.Option("--scale", help="Also test digits scaled ×0.6 to ×1.4 (default: off).")] = False,
+    noise: Annotated[bool, typer.Option("--noise", help="Also test digits with Gaussian noise, σ 0.1 to 0.5 (default: off).")] = False,
+    device: Device = "auto",
+    data_dir: DataDir = None,
+):
+    """Test accuracy on test digits moved 0-8 px (mean of the four directions) and rotated 0-60° (both directions)."""
+    import json
+
+    from mnistlab import data as mnist
+    from mnistlab import robustness as lab
+    from mnistlab.runs import load_run
+    from mnistlab.train import resolve_device
+
+    found = [load_run(path) for path in run_dirs]  # every folder checked before the work starts
+    where = resolve_device(device)
+    images, labels = mnist.load_split(data_dir, "test", where)
+    levels = {"scales": lab.SCALES if scale else None, "noises": lab.NOISES if noise else None}
+    results = [lab.measure_run(run, images, labels, where, **levels) for run in found]
+    if json_output:
+        typer.echo(json.dumps({"runs": [r.as_json() for r in results]}, indent=1))
+    else:
+        typer.echo(lab.robustness_table(results))
+
+
+@command()
 def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe.")], lang: Lang = None):
     """Per-layer table of a network: layer, type, output shape and parameters, like torchinfo's summary."""
     from mnistlab.report.render import summary_table
 
     typer.echo(summary_table(model.value, lang))
+
+
+@command()
+def check(
+    files: Annotated[list[Path], typer.Argument(metavar="NOTEBOOK.ipynb | MULTINN.pth CNN.pth",
+                                                help="A practice notebook, or the two weights files it saves.",
+                                                show_default=False)],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON (submission, status, points, max_points, items).")] = False,
+    lang: Annotated[Optional[str], typer.Option(help="Language of the messages: en or es (default: the locale's).", show_default=False)] = None,
+    full: Annotated[bool, typer.Option("--full", help="Also run the notebook unmodified (full training: minutes) and measure the networks it trains (default: training cells on a small subset only).")] = False,
+    data_dir: DataDir = None,
+    timeout: Annotated[float, typer.Option(help="Seconds the notebook may run in the sandbox.")] = 180,
+):
+    """Check a practice notebook item by item (architecture, forward, training loop, saved weights, ...).
+
+    Exit code 0: every item passes; 1: some item fails; 2: it could not be checked."""
+    from mnistlab.check import CheckError, check_notebook, check_weights
+    from mnistlab.check.report import checklist
+    from mnistlab.i18n import check_lang
+
+    lang = check_lang(lang) if lang else None
+    try:
+        if len(files) == 2 and all(f.suffix == ".pth" for f in files):
+            result = check_weights(files[0], files[1], lang=lang, data_dir=data_dir)
+        elif len(files) == 1:
+            result = check_notebook(files[0], lang=lang, full=full, data_dir=data_dir, timeout_s=timeout)
+        else:
+            raise CheckError("pass one notebook (.ipynb) or two weights files (multinn.pth cnn.pth)")
+    except CheckError as err:
+        typer.echo(f"mnistlab: cannot check: {err}", err=True)
+        raise typer.Exit(2) from None
+    if json_output:
+        import json
+
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(checklist(result, lang))
+    raise typer.Exit(result.exit_code())
+
+
+@command(interrupted="interrupted; what was graded so far is kept and a re-run goes on from there")
+def grade(
+    submissions: Annotated[list[Path], typer.Argument(metavar="SUBMISSION", help="Notebooks, folders of them (a subfolder or LMS file prefix per student) or an LMS zip; .pth files beside a notebook are evaluated too.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Folder for results.json, grades.csv, feedback/ and summary.html: new, empty, or written by grade before.", show_default=False)],
+    jobs: Annotated[int, typer.Option(help="Submissions checked at once.")] = 1,
+    timeout: Annotated[float, typer.Option(help="Seconds one submission's code may run before it is killed.")] = 300.0,
+    memory: Annotated[int, typer.Option(help="Megabytes of address space one submission's code may map (torch alone maps about 3.5 GB).")] = 6144,
+    rubric: Annotated[Optional[Path], typer.Option(help="TOML file of points per item (default: the package's rubric.toml).", show_default=False)] = None,
+    lang: Lang = None,
+    full: Annotated[bool, typer.Option(help="Run the training cells unmodified instead of on a small subset.")] = False,
+    data_dir: DataDir = None,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run students' code without bubblewrap (only where bwrap is missing and the code is trusted).")] = False,
+):
+    """Grade a class: check every submission in its own sandbox and write the grades, feedback and summary."""
+    from mnistlab.check.grade import GradeOptions
+    from mnistlab.check.grade import grade as grade_class
+
+    options = GradeOptions(jobs=jobs, timeout_s=timeout, memory_mb=memory, rubric=rubric, lang=lang,
+                           data_dir=data_dir, sandbox=not no_sandbox, full=full)
+    rows = grade_class(submissions, out, options)
+    reused = sum(row.reused for row in rows)
+    failed = sum(row.result["status"] == "error" for row in rows)
+    typer.echo(f"graded {len(rows)} submissions ({reused} unchanged since the last run, {failed} could not be "
+               f"checked) -> {out}: results.json, grades.csv, feedback/, summary.html")
 
 
 def main():

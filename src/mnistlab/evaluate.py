@@ -71,11 +71,12 @@ def results_table(runs, lang: str | None = None) -> str:
     """Finished runs side by side: overall and per-digit test accuracy, parameters, training time; in
     `lang` (default: the locale's language)."""
     from mnistlab.i18n import texts
-    from mnistlab.models import DISPLAY_NAMES, count_parameters, create_model
+    from mnistlab.models import MODELS, count_parameters, create_model
 
     t = texts(lang)
     _ = t.gettext
-    headers = [f"{DISPLAY_NAMES[r.model]} ({r.config.recipe})" for r in runs]
+    headers = [(_("{network} ({recipe}, pixels permuted)") if r.permuted else "{network} ({recipe})").format(
+        network=MODELS[r.model].display_name, recipe=r.config.recipe) for r in runs]
     rows = [("", headers), (_("test accuracy"), [t.percent(r.metrics.overall_accuracy) for r in runs])]
     rows += [("  " + _("digit {digit}").format(digit=d), [t.percent(r.metrics.per_digit_accuracy[d]) for r in runs])
              for d in range(10)]

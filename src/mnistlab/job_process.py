@@ -18,7 +18,7 @@ import torch
 from mnistlab import data, evaluate, job_messages, train
 from mnistlab.errors import MnistlabError
 from mnistlab.plots import RUNNING_AVERAGE  # the child draws the loss figure anyway
-from mnistlab.train import TRAIN_IMAGES, TrainConfig
+from mnistlab.config import TrainConfig
 
 STEP_EVENT_SECONDS = 0.1  # steps are sent in batches: at most 10 step events a second
 # The child trains at a low CPU priority (nice 10): the page's forward passes (1 ms each) then always get a
@@ -80,8 +80,7 @@ def main(config_json: str, out_dir: str, data_dir: str) -> int:
     try:
         status = data.ensure_mnist(data_dir or None)
         test_images, test_labels = data.load_split(status.root, "test")
-        steps_per_epoch = -(-(config.train_size or TRAIN_IMAGES) // config.batch_size)
-        total_steps = min(steps_per_epoch * config.epochs, config.max_steps or steps_per_epoch * config.epochs)
+        total_steps = config.total_steps()
         reporter = StepReporter(emit, config, total_steps)
 
         def on_epoch(epoch, result):

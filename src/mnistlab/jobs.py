@@ -16,13 +16,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from mnistlab import files, job_messages, runs
+from mnistlab.config import ConfigError, TrainConfig
 from mnistlab.errors import MnistlabError
-from mnistlab.train import MAX_SEED, TrainConfig
 
 SETTINGS = ("model", "recipe", "epochs", "seed", "max_steps")  # what the page may choose
 MAX_EPOCHS = 100
@@ -52,18 +52,21 @@ def config_from(settings) -> TrainConfig:
         raise MnistlabError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(SETTINGS)}")
     if "model" not in settings:
         raise MnistlabError('"model" is required: "mlp" or "cnn"')
-    for name in ("model", "recipe"):
-        if name in settings and not isinstance(settings[name], str):
-            raise MnistlabError(f'"{name}" must be a string (got {settings[name]!r})')
-    for name in ("epochs", "seed", "max_steps"):
-        value = settings.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise MnistlabError(f'"{name}" must be a whole number (got {value!r})')
-    if settings.get("epochs") is not None and settings["epochs"] > MAX_EPOCHS:
-        raise MnistlabError(f'"epochs" must be at most {MAX_EPOCHS} (got {settings["epochs"]})')
-    if not 0 <= settings.get("seed", 0) <= MAX_SEED:  # the same range as `mnistlab train --seed`
-        raise MnistlabError(f'"seed" must be between 0 and {MAX_SEED} (got {settings["seed"]})')
-    return TrainConfig(**{name: value for name, value in settings.items() if value is not None})
+    try:  # TrainConfig's own checks, as `mnistlab train` gets them
+        config = TrainConfig(**{name: value for name, value in settings.items() if value is not None})
+    except ConfigError as err:
+        raise MnistlabError(f'"{err.setting}" {err.problem}') from None
+    if settings.get("epochs") is None and config.max_steps is not None:
+        # A step cap with the recipe's epochs would stop at their end (the tuned CNN's one epoch is 938
+        # steps): with no epochs chosen, as many epochs as the cap needs.
+        needed = -(-config.max_steps // config.steps_per_epoch())
+        if needed > MAX_EPOCHS:
+            raise MnistlabError(f'"max_steps" must be at most {MAX_EPOCHS * config.steps_per_epoch()} '
+                                f"({MAX_EPOCHS} epochs; got {config.max_steps})")
+        config = replace(config, epochs=max(config.epochs, needed))
+    if config.epochs > MAX_EPOCHS:
+        raise MnistlabError(f'"epochs" must be at most {MAX_EPOCHS} (got {config.epochs})')
+    return config
 
 
 @dataclass

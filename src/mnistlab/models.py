@@ -1,9 +1,12 @@
-"""The practice's two networks, with its attribute names so state_dict keys match its notebook,
-and a registry that the CLI, the tests and the web app all go through."""
+"""The practice's two networks, with its attribute names so state_dict keys match its notebook, an
+MLP of the CNN's size (the lab's control experiment, not one of the lesson's), and a registry of what each network is (class, display name, colour, how sentences name it) that
+the CLI, the report, the tests and the web app all go through."""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -13,6 +16,42 @@ from mnistlab.data import IMAGE_PIXELS
 from mnistlab.errors import MnistlabError
 
 
+@dataclass(frozen=True)
+class NetworkEntry:
+    """Everything mnistlab knows about one network, in one place (timm's register_model)."""
+
+    name: str  # registry key, in flags, run folder names and JSON: "mlp"
+    cls: type[nn.Module]
+    display_name: str  # as the practice names it: "MultiLayerNN"
+    color: str  # the network's colour, the same in the page and in the report's figures
+    # "the CNN", "of the CNN", "to the CNN" in the language of `t` (an i18n.Texts): the forms the
+    # report's sentences need ("del MultiLayerNN", "a la CNN" in Spanish)
+    articles: Callable[[object], tuple[str, str, str]]
+    lesson: bool = True  # one of the practice's two networks, which `mnistlab run` trains and the report compares
+
+    def describe(self) -> dict:
+        """What a front end shows of the network, as JSON."""
+        return {"name": self.name, "display_name": self.display_name, "color": self.color}
+
+
+MODELS: dict[str, NetworkEntry] = {}  # in registration order: the order every table and page uses
+
+
+def register_model(name: str, display_name: str, color: str, articles, lesson: bool = True):
+    """Class decorator: add the network to MODELS under `name`."""
+
+    def register(cls):
+        if name in MODELS:
+            raise ValueError(f"a network called {name!r} is registered already")
+        MODELS[name] = NetworkEntry(name, cls, display_name, color, articles, lesson)
+        return cls
+
+    return register
+
+
+@register_model("mlp", display_name="MultiLayerNN", color="#2f6fde", articles=lambda t: (
+    t.pgettext("network", "the MultiLayerNN"), t.pgettext("network", "of the MultiLayerNN"),
+    t.pgettext("network", "to the MultiLayerNN")))
 class MultiLayerNN(nn.Module):
     """Multilayer perceptron: 784 → 512 → 512 → 10, ReLU after each hidden layer."""
 
@@ -32,6 +71,8 @@ class MultiLayerNN(nn.Module):
         return x
 
 
+@register_model("cnn", display_name="CNN", color="#e0712b", articles=lambda t: (
+    t.pgettext("network", "the CNN"), t.pgettext("network", "of the CNN"), t.pgettext("network", "to the CNN")))
 class CNN(nn.Module):
     """LeNet-5-style network: two conv+ReLU+maxpool stages, then 120 → 84 → 10."""
 
@@ -64,14 +105,38 @@ class CNN(nn.Module):
         return x
 
 
-MODELS = {"mlp": MultiLayerNN, "cnn": CNN}
-DISPLAY_NAMES = {"mlp": "MultiLayerNN", "cnn": "CNN"}
+@register_model("mlp-small", display_name="SmallMLP", color="#2e9e5b", lesson=False, articles=lambda t: (
+    t.pgettext("network", "the SmallMLP"), t.pgettext("network", "of the SmallMLP"),
+    t.pgettext("network", "to the SmallMLP")))
+class SmallMLP(nn.Module):
+    """An MLP with the CNN's parameter budget: 784 → 77 → 10 has 61,225 parameters, 0.8 % fewer than
+    the CNN's 61,706 (the widest single hidden layer that stays under it). It shows that the CNN's
+    win over the MultiLayerNN is not its size."""
+
+    HIDDEN = 77
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(IMAGE_PIXELS, self.HIDDEN)  # the one hidden layer
+        self.fc2 = nn.Linear(self.HIDDEN, 10)  # output layer: one logit per digit
+
+    def forward(self, x):
+        x = x.view(-1, IMAGE_PIXELS)  # (B, 784)
+        x = self.fc1(x)  # (B, 77)
+        x = F.relu(x)
+        x = self.fc2(x)  # (B, 10)
+        return x
+
+
+def lesson_models() -> list[str]:
+    """The practice's networks, in registry order: what `mnistlab run` trains and the report compares."""
+    return [name for name, entry in MODELS.items() if entry.lesson]
 
 
 def create_model(name: str) -> nn.Module:
     if name not in MODELS:
         raise MnistlabError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[name]()
+    return MODELS[name].cls()
 
 
 def count_parameters(model: nn.Module) -> int:

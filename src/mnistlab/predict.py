@@ -11,9 +11,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from mnistlab.data import network_input
 from mnistlab.errors import MnistlabError
 from mnistlab.inside import LayerOutput, first_image, forward_layers
-from mnistlab.models import DISPLAY_NAMES, MODELS, load_weights
+from mnistlab.models import MODELS, lesson_models, load_weights
 from mnistlab.preprocess import image_to_mnist
 from mnistlab.runs import latest_run
 
@@ -24,6 +25,7 @@ class LoadedNetwork:
     model: nn.Module
     source: str = "given in code"  # the run folder its weights came from
     test_accuracy: float | None = None  # from that run's metrics.json
+    permuted: bool = False  # trained with --permute-pixels: it is fed scrambled images
 
     def describe(self, runs_dir: str | Path | None = None) -> dict:
         """As the web page shows it; `source` relative to `runs_dir` when it lies inside it."""
@@ -33,8 +35,12 @@ class LoadedNetwork:
                 source = Path(source).resolve().relative_to(Path(runs_dir).resolve()).as_posix()
             except ValueError:
                 source = Path(source).name  # never an absolute path of this machine
-        return {"name": self.name, "display_name": DISPLAY_NAMES[self.name], "source": source,
-                "test_accuracy": self.test_accuracy}
+        return {**MODELS[self.name].describe(), "source": source, "test_accuracy": self.test_accuracy,
+                "permuted": self.permuted}
+
+    def sees(self, batch: torch.Tensor) -> torch.Tensor:
+        """What this network is fed of (N, 1, 28, 28) images: their pixels scrambled if it was trained so."""
+        return network_input(batch, self.permuted)
 
 
 @dataclass(frozen=True)
@@ -58,11 +64,12 @@ class Networks:
         batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
         answers = {}
         for name, net in self.loaded.items():  # a snapshot: `use` swaps the dict whole, never edits it
+            seen = net.sees(batch)  # scrambled for a network trained on permuted pixels
             if layers:
-                outputs = forward_layers(net.model, batch)
+                outputs = forward_layers(net.model, seen)
                 logits = outputs[-1][1]
             else:
-                outputs, logits = None, net.model(batch)  # (N, 10)
+                outputs, logits = None, net.model(seen)  # (N, 10)
             answers[name] = Inference(logits.softmax(dim=1).numpy(), first_image(outputs) if layers else None)
         return answers
 
@@ -80,7 +87,7 @@ class Networks:
 def run_network(run) -> LoadedNetwork:
     """The network of a finished run; NaN or infinite weights are refused, naming the file."""
     _, model = load_weights(run.weights, run.model)
-    return LoadedNetwork(run.model, model.eval(), str(run.path), run.metrics.overall_accuracy)
+    return LoadedNetwork(run.model, model.eval(), str(run.path), run.metrics.overall_accuracy, run.permuted)
 
 
 def from_models(models: dict[str, nn.Module]) -> Networks:
@@ -92,12 +99,14 @@ def from_models(models: dict[str, nn.Module]) -> Networks:
     return Networks(loaded)
 
 
-def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] = tuple(MODELS)) -> Networks:
-    """The latest finished run of each of `names` under `runs_dir`; at least one must exist."""
+def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = None, permuted: bool = False) -> Networks:
+    """The latest finished run of each of `names` (default: the lesson's networks) under `runs_dir` (of
+    those trained with --permute-pixels if `permuted`, else of the others); at least one must exist."""
+    names = tuple(lesson_models()) if names is None else names
     loaded, missing = {}, []
     for name in names:
         try:
-            loaded[name] = run_network(latest_run(runs_dir, name))
+            loaded[name] = run_network(latest_run(runs_dir, name, permuted))
         except MnistlabError as err:
             missing.append(str(err))
     if not loaded:
@@ -118,7 +127,7 @@ def predict_files(paths: list[Path], networks: Networks) -> str:
             raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
         images.append(image_to_mnist(data, str(path)))
     probabilities = networks.predict(np.stack(images))  # {name: (N, 10)}
-    names = [DISPLAY_NAMES[name] for name in probabilities]
+    names = [MODELS[name].display_name + (" (permuted)" if networks.loaded[name].permuted else "") for name in probabilities]
     width = max(4, *(len(str(p)) for p in paths))
     lines = [f"{'file':<{width}}" + "".join(f"  {n:>14}" for n in names)]
     for row, path in enumerate(paths):

@@ -130,6 +130,34 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     return np.clip(field, 0, 1)
 
 
+def to_field(gray: np.ndarray) -> np.ndarray:
+    """A grayscale drawing (H, W) → (28, 28) float32 in [0, 1], white ink on black, the whole image
+    shrunk into the field where it was drawn: no cropping, no 20 px box, no centring (the studio's
+    "centre like MNIST" switched off). A non-square image is padded with background to a square."""
+    gray = np.asarray(gray, dtype=np.float32)
+    if gray.ndim != 2 or gray.size == 0 or not np.isfinite(gray).all():
+        raise MnistlabError("the image must be a finite 2-D grayscale array")
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    ink = np.clip((background - gray) if background > 0.5 else (gray - background), 0, None)
+    if float(ink.max()) < MIN_CONTRAST:
+        raise BlankImage("the image is blank (no ink stands out from the background); draw a digit")
+    side = max(ink.shape)
+    square = np.zeros((side, side), dtype=np.float32)
+    top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
+    square[top: top + ink.shape[0], left: left + ink.shape[1]] = ink
+    field = F.interpolate(torch.from_numpy(square)[None, None], size=(SIZE, SIZE), mode="bilinear",
+                          antialias=True, align_corners=False)[0, 0].numpy()
+    field = np.clip(field, 0, None)
+    return np.clip(field / max(float(field.max()), 1e-6), 0, 1)  # MNIST's peak at 1, as to_mnist
+
+
+def image_to_field(data: bytes, name: str = "the image") -> np.ndarray:
+    """PNG/JPEG bytes → (28, 28) float32 network input, uncentred (to_field)."""
+    with DECODE_SLOTS:
+        return to_field(decode_image(data, name))
+
+
 def _offset(shift: float, extent: int) -> int:
     return min(max(int(math.floor(shift + 0.5)), 0), SIZE - extent)
 

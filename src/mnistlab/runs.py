@@ -4,25 +4,52 @@ module reads attributes; folders written by v0.1.0 (no schema_version) load as t
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
+from mnistlab.config import ConfigError, TrainConfig
 from mnistlab.errors import MnistlabError
-from mnistlab.files import atomic_write, read_json, write_json
+from mnistlab.files import atomic_write, foreign_entries, listing, read_json, write_json
 from mnistlab.models import MODELS
 
 SCHEMA_VERSION = 2  # 1: v0.1.0 (no schema_version field); 2: adds it. Fields are only ever added.
+WEIGHTS = "model.pth"  # a run's weights, a plain state_dict
+# What config.json always holds (the rest has defaults): a run is trained again from these.
+CONFIG_REQUIRED = ("model", "recipe", "epochs", "lr", "batch_size", "seed")
+RUN_FILES = ("config.json", "history.json", WEIGHTS, "metrics.json", "loss.png")  # all a run folder holds
+MARKS = ("config.json", "history.json", "metrics.json")  # what only a run, finished or not, holds
 
 
-def run_dir_name(model: str, recipe: str, seed: int) -> str:
-    return f"{model}-{recipe}-seed{seed}"
+def run_dir_name(model: str, recipe: str, seed: int, permuted: bool = False) -> str:
+    return f"{model}-{recipe}-seed{seed}" + ("-permuted" if permuted else "")
 
 
 def remake_command(model: str | None, path: Path) -> str:
-    return f"mnistlab train {model if _model(model) else 'mlp|cnn'} --out {path}"
+    name = model if _model(model) else "|".join(MODELS)
+    try:
+        real, here = Path(path).resolve(), Path.cwd().resolve()
+    except (OSError, RuntimeError):
+        return f"mnistlab train {name}"
+    if real == here or real in here.parents:  # a run never replaces the current folder (see files.out_folder)
+        return f"mnistlab train {name}"
+    return f"mnistlab train {name} --out {path}"
+
+
+def not_a_run(folder: Path) -> str | None:
+    """None if `folder` may be replaced by a new run (empty, or a finished or unfinished run's files
+    and nothing else), else what is there that is not a run's: a training never throws away files
+    that mnistlab did not write."""
+    foreign = foreign_entries(folder, RUN_FILES)
+    if foreign:
+        return f"holds {listing(foreign)}, which no run writes"
+    present = [entry.name for entry in Path(folder).iterdir()]
+    if present and not set(present) & set(MARKS):  # a lone model.pth may well be the user's own
+        return f"holds only {listing(present)}, not a run (no {', '.join(MARKS)})"
+    return None
 
 
 # --- what a good value is, per field ---------------------------------------------------------------
@@ -81,23 +108,20 @@ def from_json(cls, data: dict, path: Path, make: str):
     return cls(**values)
 
 
+def config_from_json(data: dict, path: Path, make: str) -> TrainConfig:
+    """config.json as the TrainConfig that made the run, checked by its own validator; unknown keys
+    (written by a later version) are ignored."""
+    for name in CONFIG_REQUIRED:
+        if name not in data:
+            raise MnistlabError(f"{path} is corrupted (no {name!r}); `{make}` writes it again")
+    known = {f.name for f in fields(TrainConfig)}
+    try:
+        return TrainConfig(**{k: v for k, v in data.items() if k in known})
+    except ConfigError as err:
+        raise MnistlabError(f"{path} is corrupted ({err.setting!r} {err.problem}); `{make}` writes it again") from None
+
+
 # --- the records -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RunConfig:
-    """config.json: everything needed to train the run again (train.TrainConfig, resolved)."""
-
-    model: str = checked(_model, f"one of {', '.join(MODELS)}")
-    recipe: str = checked(_text, "a recipe name")
-    epochs: int = checked(_whole(1), "a whole number of at least 1")
-    lr: float = checked(lambda v: _number(v) and v > 0, "a positive number")
-    batch_size: int = checked(_whole(1), "a whole number of at least 1")
-    seed: int = checked(_whole(), "a whole number")
-    device: str = checked(_text, "a device name", "auto")
-    max_steps: int | None = checked(_optional(_whole(1)), "a whole number of at least 1, or null", None)
-    train_size: int | None = checked(_optional(_whole(1)), "a whole number of at least 1, or null", None)
-    epochs_completed: int | None = checked(_optional(_whole(0)), "a whole number, or null", None)
-
 
 @dataclass(frozen=True)
 class History:
@@ -134,7 +158,7 @@ class Metrics:
 @dataclass(frozen=True)
 class Run:
     path: Path
-    config: RunConfig
+    config: TrainConfig  # config.json, with the epochs the run completed
     history: History
     metrics: Metrics
 
@@ -144,7 +168,12 @@ class Run:
 
     @property
     def weights(self) -> Path:
-        return self.path / "model.pth"
+        return self.path / WEIGHTS
+
+    @property
+    def permuted(self) -> bool:
+        """Whether its network was trained (and so must be fed) on pixel-permuted images."""
+        return self.config.permute_pixels
 
 
 # --- writing ---------------------------------------------------------------------------------------
@@ -152,15 +181,17 @@ class Run:
 def save_state_dict(path: Path, model: torch.nn.Module) -> None:
     """A plain state_dict on CPU tensors: `model.load_state_dict(torch.load(path))` just works."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda f: torch.save(state, f))
+    buffer = io.BytesIO()  # saved in memory first: a full disk is then an OSError, not torch's inline_container error
+    torch.save(state, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
-def save_progress(out_dir: Path, config: RunConfig, history: History, model: torch.nn.Module) -> None:
+def save_progress(out_dir: Path, config: TrainConfig, history: History, model: torch.nn.Module) -> None:
     """What a finished epoch leaves behind: weights, loss history and the config that made them."""
     out_dir = Path(out_dir)
     write_json(out_dir / "config.json", asdict(config))
     write_json(out_dir / "history.json", asdict(history))
-    save_state_dict(out_dir / "model.pth", model)
+    save_state_dict(out_dir / WEIGHTS, model)
 
 
 def save_metrics(out_dir: Path, metrics: Metrics) -> None:
@@ -174,9 +205,12 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise MnistlabError(f"{path} is not a run folder; `mnistlab train mlp` or `mnistlab run` makes one")
+    if not any((path / mark).exists() or (path / mark).is_symlink() for mark in MARKS):
+        raise MnistlabError(f"{path} is not a run folder (no {', '.join(MARKS)}); `mnistlab train mlp` or "
+                            f"`mnistlab run` makes one")
     raw_config = read_json(path / "config.json", remake_command(None, path))
     make = remake_command(raw_config.get("model"), path)
-    config = from_json(RunConfig, raw_config, path / "config.json", make)
+    config = config_from_json(raw_config, path / "config.json", make)
     history = from_json(History, read_json(path / "history.json", make), path / "history.json", make)
     if not (path / "metrics.json").exists():  # written last: its absence means the run was stopped
         raise MnistlabError(f"{path} holds an unfinished run (stopped after {config.epochs_completed or 0} of "
@@ -189,8 +223,8 @@ def load_run(path: str | Path) -> Run:
     if None not in done and done[0] != done[1]:  # v0.1.0 left an interrupted re-train's files beside old ones
         raise MnistlabError(f"{path} mixes two runs (metrics.json after {done[1]} epochs, config.json "
                             f"{done[0]}); `{make}` makes the folder whole again")
-    if not (path / "model.pth").is_file():
-        raise MnistlabError(f"{path / 'model.pth'} is missing; `{make}` makes it")
+    if not (path / WEIGHTS).is_file():
+        raise MnistlabError(f"{path / WEIGHTS} is missing; `{make}` makes it")
     return Run(path, config, history, metrics)
 
 
@@ -210,10 +244,13 @@ def find_runs(runs_dir: str | Path, model: str | None = None, problems: list[str
     return sorted(found, key=lambda r: (r.path / "metrics.json").stat().st_mtime, reverse=True)
 
 
-def latest_run(runs_dir: str | Path, model: str) -> Run:
+def latest_run(runs_dir: str | Path, model: str, permuted: bool = False) -> Run:
+    """The newest finished `model` run, among the --permute-pixels runs if `permuted`, else the others."""
     problems: list[str] = []
-    found = find_runs(runs_dir, model, problems)
+    found = [run for run in find_runs(runs_dir, model, problems) if run.permuted == permuted]
     if not found:
         damaged = f" ({problems[0]})" if problems else ""
-        raise MnistlabError(f"no finished {model} run in {runs_dir}{damaged}; `mnistlab train {model}` makes one")
+        kind, flag = ("pixel-permuted ", " --permute-pixels") if permuted else ("", "")
+        raise MnistlabError(f"no finished {kind}{model} run in {runs_dir}{damaged}; "
+                            f"`mnistlab train {model}{flag}` makes one")
     return found[0]

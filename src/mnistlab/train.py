@@ -7,7 +7,7 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -16,55 +16,16 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from mnistlab import files, recipes, runs
+from mnistlab.config import ConfigError, TrainConfig
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import texts
-from mnistlab.models import MODELS, create_model
+from mnistlab.models import create_model
 
 NAN_CHECK_EVERY = 50  # steps between finiteness checks (each one waits for the device)
-TRAIN_IMAGES = 60000  # MNIST's training set
-MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64-bit seeds
 # Diverged: a loss ten times the untrained network's ln 10 = 2.30 (a correct class given under 1e-10
 # on average), or a weight past 10^4 (trained weights stay under ~10).
 DIVERGED_LOSS = 10 * math.log(10)
 MAX_WEIGHT = 1e4
-MAX_LR = 1000.0  # far past any rate that trains; beyond it the update itself overflows float32
-
-
-@dataclass
-class TrainConfig:
-    model: str = "mlp"  # network from the registry: mlp or cnn
-    recipe: str = "practice"  # practice (the lab's plain SGD, bit-faithful) or tuned
-    epochs: int | None = None  # passes over the training set; None: the recipe's (practice: 10)
-    lr: float | None = None  # peak learning rate; None: the recipe's (practice: 0.01)
-    batch_size: int | None = None  # images per step; None: the recipe's (practice: 64)
-    seed: int = 0  # torch.manual_seed before the model is built, as in the practice
-    device: str = "auto"  # auto (cuda, then mps, then cpu), or a torch device string
-    max_steps: int | None = None  # stop after this many steps (quick runs); None: all epochs
-    train_size: int | None = None  # use only the first N training images; None: all 60,000
-
-    def __post_init__(self):
-        if self.model not in MODELS:
-            raise MnistlabError(f"--model must be one of {', '.join(MODELS)} (got {self.model!r})")
-        if self.recipe not in recipes.RECIPES:
-            raise MnistlabError(f"--recipe must be one of {', '.join(recipes.RECIPES)} (got {self.recipe!r})")
-        epochs, lr, batch_size = recipes.RECIPES[self.recipe].defaults(self.model)
-        self.epochs = epochs if self.epochs is None else self.epochs
-        self.lr = lr if self.lr is None else self.lr
-        self.batch_size = batch_size if self.batch_size is None else self.batch_size
-        for flag, value in [("--epochs", self.epochs), ("--batch-size", self.batch_size)]:
-            if value < 1:
-                raise MnistlabError(f"{flag} must be at least 1 (got {value})")
-        if self.batch_size > TRAIN_IMAGES:
-            raise MnistlabError(f"--batch-size must be between 1 and {TRAIN_IMAGES} (got {self.batch_size})")
-        if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
-            raise MnistlabError(f"--lr must be a positive number up to {MAX_LR:g} (got {self.lr})")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise MnistlabError(f"--seed must be between 0 and {MAX_SEED} (got {self.seed})")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise MnistlabError(f"--max-steps must be at least 1 (got {self.max_steps})")
-        if self.train_size is not None and not 1 <= self.train_size <= TRAIN_IMAGES:
-            raise MnistlabError(f"--train-size must be between 1 and {TRAIN_IMAGES} (got {self.train_size})")
-        resolve_device(self.device)  # fail now on a bad --device, not after loading data
 
 
 @dataclass
@@ -86,10 +47,10 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise MnistlabError(f"--device {name!r} is not a device; use auto, cpu, cuda or mps") from None
+        raise ConfigError("device", f"{name!r} is not a device; use auto, cpu, cuda or mps") from None
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
     if not available.get(device.type, False):
-        raise MnistlabError(f"--device {name}: no {device.type} device here; use --device auto or cpu")
+        raise ConfigError("device", f"{name}: no {device.type} device here; use auto or cpu")
     return device
 
 
@@ -148,6 +109,8 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         total_steps = min(total_steps, config.max_steps)
     optimizer, schedule = recipe.make_optimizer(config.model, model, config.lr, total_steps)
     augment = recipe.make_augment(config.model, total_steps)
+    if config.permute_pixels:  # after the augmentation, which moves the digit as it is drawn
+        augment = _then_permute(augment)
     autocast = recipe.autocast(config.model, device)
     criterion = recipe.make_criterion()
 
@@ -180,7 +143,7 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
             f"(last batch {result.loss[-1]:.4f})  {len(losses) * config.batch_size / seconds:,.0f} img/s  "
             f"{seconds:.1f}s")
         if out_dir is not None:
-            runs.save_progress(out_dir, runs.RunConfig(**asdict(config), epochs_completed=epoch),
+            runs.save_progress(out_dir, replace(config, epochs_completed=epoch),
                                runs.History(result.loss, result.epoch_loss), model)
         if on_epoch is not None:
             paused = time.perf_counter()
@@ -189,6 +152,12 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         if result.steps >= total_steps:
             break
     return result
+
+
+def _then_permute(augment):
+    from mnistlab.data import permute_pixels
+
+    return lambda inputs: permute_pixels(augment(inputs) if augment is not None else inputs)
 
 
 def _take(batches, n):
@@ -200,17 +169,18 @@ def _take(batches, n):
 
 
 
-def check_out_dir(out_dir: Path) -> None:
-    """Fail now, not after the training, if the run folder cannot be written."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise MnistlabError(f"--out {out_dir} is a file; pass a folder for the run")
+def check_out_dir(out_dir: Path) -> Path:
+    """The folder a run will be written to, checked now, not after the training: a folder that holds
+    anything but a run's own files is refused (never replaced), as is one that cannot be written. A
+    link is followed: the folder it points to is the one replaced."""
+    out_dir = files.out_folder(out_dir, "--out", "the run", runs.not_a_run, "runs/mine")
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out_dir.parent):
             pass
     except OSError as err:
         raise MnistlabError(f"cannot write the run folder {out_dir} ({err.strerror}); pass another --out") from None
+    return out_dir
 
 
 def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang: str | None = None,
@@ -223,23 +193,26 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
     records where its data really came from. `hooks` (on_epoch, on_step) are passed to `fit` (the
     studio page watches a run through them)."""
     from mnistlab import data, evaluate, plots
-    from mnistlab.models import DISPLAY_NAMES, count_parameters
+    from mnistlab.models import MODELS, count_parameters
 
-    out_dir = Path(out_dir)
-    check_out_dir(out_dir)
+    out_dir = check_out_dir(out_dir)
+    device = resolve_device(config.device)  # a bad device is said before MNIST is fetched
     status = data_dir if isinstance(data_dir, data.DataStatus) else data.ensure_mnist(data_dir, quiet=False)
-    device = resolve_device(config.device)
     train_images, train_labels = data.load_split(status.root, "train", device)
     test_images, test_labels = data.load_split(status.root, "test", device)
     recipe = recipes.RECIPES[config.recipe]
     steps = f" (at most {config.max_steps} steps)" if config.max_steps is not None else ""
-    log(f"training {DISPLAY_NAMES[config.model]} on {device} with the {recipe.name} recipe: {config.epochs} "
+    steps += ", pixels permuted" if config.permute_pixels else ""
+    log(f"training {MODELS[config.model].display_name} on {device} with the {recipe.name} recipe: {config.epochs} "
         f"epochs{steps}, lr {config.lr:g}, batch {config.batch_size}, seed {config.seed} -> {out_dir}")
-    files.remove_stale(out_dir)  # what a killed earlier run into the same folder left behind
-    staging = files.staging_dir(out_dir)
+    full = "free some space or pass another --out"
+    with files.writing("the run folder", out_dir, full):
+        files.remove_stale(out_dir)  # what a killed earlier run into the same folder left behind
+        staging = files.staging_dir(out_dir)
     try:
         result = fit(config, train_images, train_labels, staging, log=log, **hooks)
-        scores = evaluate.evaluate(result.model, test_images, test_labels, device)
+        scores = evaluate.evaluate(result.model, data.network_input(test_images, config.permute_pixels),
+                                   test_labels, device)
         metrics = runs.Metrics(
             model=config.model,
             recipe=config.recipe,
@@ -259,12 +232,14 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
             schema_version=runs.SCHEMA_VERSION,
         )
         t = texts(lang)  # the loss figure speaks the learner's language (default: the locale's)
-        plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=DISPLAY_NAMES[config.model]),
+        plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=MODELS[config.model].display_name),
                         staging / "loss.png", t)
         runs.save_metrics(staging, metrics)
-        files.replace_dir(staging, out_dir)
+        files.replace_dir(staging, out_dir, runs.not_a_run)
+    except OSError as err:  # a full or read-only disk, while training (each epoch saves) or at the end
+        raise files.write_error("the run folder", out_dir, err, full) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already if it was swapped in
-    log(f"{DISPLAY_NAMES[config.model]}: test accuracy {scores.overall_accuracy:.2%} after "
+    log(f"{MODELS[config.model].display_name}: test accuracy {scores.overall_accuracy:.2%} after "
         f"{result.steps} steps in {result.train_seconds:.1f}s")
     return runs.load_run(out_dir)

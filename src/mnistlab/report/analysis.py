@@ -12,7 +12,7 @@ import numpy as np
 
 from mnistlab.i18n import N_, Texts, texts
 from mnistlab.layers import LayerParameters, parameter_rows
-from mnistlab.models import DISPLAY_NAMES
+from mnistlab.models import MODELS
 from mnistlab.plots import RUNNING_AVERAGE, running_average
 
 
@@ -23,7 +23,6 @@ LECUN_1998 = [
     (N_("3-layer NN with 300+100 hidden units"), 3.05),
     ("LeNet-5", 0.95),
 ]
-LECUN_FOR = {"mlp": LECUN_1998[:2], "cnn": LECUN_1998[2:]}
 # An epoch-to-epoch change in mean training loss smaller than this counts as flat (converged).
 FLAT_LOSS_CHANGE = 0.02
 
@@ -46,10 +45,15 @@ class Network:
     device: str = ""
     runs: list = field(default_factory=list)  # runs.Run of every seed, lowest first (report only)
     evaluation: object = None  # evaluate.Evaluation of the shown run's weights (report only)
+    model: object = None  # the shown run's network, its weights loaded once (report only)
 
     @property
     def display(self) -> str:
-        return DISPLAY_NAMES.get(self.name, self.name)
+        return MODELS[self.name].display_name if self.name in MODELS else self.name
+
+    @property
+    def convolutional(self) -> bool:
+        return any(row.kind == "Conv2d" for row in self.layers)
 
     @property
     def parameters(self) -> int:
@@ -96,13 +100,7 @@ def network_from_evaluation(name: str, evaluation, model, loss, steps_per_epoch:
 def phrases(net: Network, t: Texts) -> dict[str, str]:
     """The network with its article as sentences need it: 'the CNN' / 'la CNN', and for Spanish the
     contracted forms 'del MultiLayerNN', 'al MultiLayerNN' (the English messages never use those)."""
-    forms = {
-        "mlp": (t.pgettext("network", "the MultiLayerNN"), t.pgettext("network", "of the MultiLayerNN"),
-                t.pgettext("network", "to the MultiLayerNN")),
-        "cnn": (t.pgettext("network", "the CNN"), t.pgettext("network", "of the CNN"),
-                t.pgettext("network", "to the CNN")),
-    }.get(net.name, (net.display,) * 3)
-    the, of_the, to_the = forms
+    the, of_the, to_the = MODELS[net.name].articles(t) if net.name in MODELS else (net.display,) * 3
     return {"the": the, "The": the[:1].upper() + the[1:], "of_the": of_the, "to_the": to_the}
 
 
@@ -268,7 +266,7 @@ def lecun_sentence(net: Network, t: Texts) -> str:
     _ = t.gettext
     error = (1 - net.accuracy) * 100
     compared = []
-    for name, reference in LECUN_FOR.get(net.name, LECUN_1998):
+    for name, reference in LECUN_1998[2:] if net.convolutional else LECUN_1998[:2]:  # LeNet-5, or their MLPs
         values = dict(reference=_reference(reference, t), name=_(name))
         if abs(error - reference) < 0.005:
             compared.append(_("equal to the {reference} of their {name}").format(**values))

@@ -1,10 +1,12 @@
 """Building the report: pick the runs (the folders given, or the latest of each network with their
-other seeds), turn each network's runs into one analysis.Network, draw the figures and write
-index.html and report.md in a temporary folder that replaces --out only once complete."""
+other seeds; the lab's experiment runs apart), turn each network's runs into one analysis.Network,
+draw the figures and write index.html and report.md in a temporary folder that replaces --out only
+once complete."""
 
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -14,31 +16,42 @@ from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.i18n import texts
 from mnistlab.layers import cnn_size_rows, measured_shapes, parameter_rows
-from mnistlab.models import DISPLAY_NAMES, MODELS, create_model, load_weights
-from mnistlab.report import figures
+from mnistlab.models import MODELS, create_model, lesson_models, load_weights
+from mnistlab.report import figures, why
 from mnistlab.report.analysis import Network
 from mnistlab.report.render import render_html, render_markdown
-from mnistlab.report.sections import TRAIN_IMAGES, all_sections
+from mnistlab.report.sections import Section, all_sections
 
 SETTINGS = ("recipe", "epochs", "lr", "batch_size", "max_steps", "train_size")  # what seeds share
+# In the report folder: the names of the files the report wrote there, so that the next report
+# replaces a folder holding those and nothing else. Reports of earlier versions have no such list.
+WRITTEN = ".mnistlab-report.json"
+PAGES = ("index.html", "report.md")
 
 
 def _settings(run: runs.Run) -> tuple:
     return tuple(getattr(run.config, name) for name in SETTINGS)
 
 
+def is_lesson(run: runs.Run) -> bool:
+    """One of the practice's two networks on the images as they are (not a lab experiment)."""
+    return run.model in lesson_models() and not run.permuted
+
+
 def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
     """{network: its runs, lowest seed first}: the folders given, else the latest run of each network
-    in `runs_dir` with every other run sharing its recipe and settings (other seeds)."""
+    in `runs_dir` with every other run sharing its recipe and settings (other seeds). Only the lesson's
+    two networks on plain images count: the experiments' runs (select_experiments) are passed over."""
     groups: dict[str, list[runs.Run]] = {}
     problems: list[str] = []  # why folders in runs_dir were passed over
     if paths:
         for path in paths:
             run = runs.load_run(path)
-            groups.setdefault(run.model, []).append(run)
+            if is_lesson(run):
+                groups.setdefault(run.model, []).append(run)
     else:
-        for name in MODELS:
-            found = runs.find_runs(runs_dir, name, problems)  # newest first, so found[0] is runs.latest_run's
+        for name in lesson_models():
+            found = [r for r in runs.find_runs(runs_dir, name, problems) if is_lesson(r)]  # newest first
             if not found:
                 continue
             latest, by_seed = found[0], {}
@@ -46,7 +59,7 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
                 if _settings(run) == _settings(latest):
                     by_seed[run.config.seed] = run
             groups[name] = list(by_seed.values())
-    missing = [name for name in MODELS if name not in groups]
+    missing = [name for name in lesson_models() if name not in groups]
     if missing:
         found = ", ".join(f"{len(g)} {name}" for name, g in groups.items()) or "none"
         where = "among the folders given" if paths else f"in {runs_dir}" + (f" ({problems[0]})" if problems else "")
@@ -67,8 +80,24 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
     return groups
 
 
-def steps_per_epoch(config: runs.RunConfig) -> int:
-    return math.ceil((config.train_size or TRAIN_IMAGES) / config.batch_size)
+def select_experiments(paths: list[Path], runs_dir: Path, groups: dict[str, list[runs.Run]]
+                       ) -> tuple[dict[str, runs.Run], runs.Run | None]:
+    """({network: its pixel-permuted run}, the same-budget MLP's run or None): among the folders given,
+    else in `runs_dir`, the newest run of each with the settings and the seed of its counterpart among
+    the runs the report shows (the network itself; the MultiLayerNN for the small MLP): a run of other
+    settings compares nothing. The ones not found are left out."""
+    candidates = [runs.load_run(p) for p in paths] if paths else sorted(
+        runs.find_runs(runs_dir), key=lambda r: (r.path / "metrics.json").stat().st_mtime)  # oldest first
+    permuted, small = {}, None
+    for run in candidates:  # a later one of the same kind wins
+        shown = groups.get("mlp" if run.model == "mlp-small" else run.model, [None])[0]
+        if is_lesson(run) or shown is None or _settings(run) != _settings(shown) or run.config.seed != shown.config.seed:
+            continue
+        if run.permuted and run.model in groups:
+            permuted[run.model] = run
+        elif run.model == "mlp-small" and not run.permuted:
+            small = run
+    return {name: permuted[name] for name in groups if name in permuted}, small
 
 
 def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Network:
@@ -83,21 +112,31 @@ def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Netwo
         confusion=shown.metrics.confusion_matrix,
         loss=shown.history.loss,
         epoch_loss=shown.history.epoch_loss,
-        steps_per_epoch=steps_per_epoch(shown.config),
+        steps_per_epoch=shown.config.steps_per_epoch(),
         layers=parameter_rows(model),
         train_seconds=[r.metrics.train_seconds for r in group],
         images_per_second=[r.metrics.test_images_per_second for r in group],
         device=", ".join(sorted({r.metrics.device for r in group})),
         runs=group,
         evaluation=evaluate(model, test_images, test_labels, "cpu"),
+        model=model,
     )
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise MnistlabError(f"--out {out} is a file; give a folder for the report")
-    if out.is_dir() and any(out.iterdir()) and not all((out / f).exists() for f in ("index.html", "report.md")):
-        raise MnistlabError(f"--out {out} holds other files and no report; give a new or empty folder")
+def not_a_report(folder: Path) -> str | None:
+    """None if `folder` may be replaced by a new report (empty, or a report's files and nothing else),
+    else what is there that the report did not write."""
+    present = [entry.name for entry in os.scandir(folder)]
+    if not present:
+        return None
+    try:
+        ours = set(files.read_json(folder / WRITTEN, "mnistlab report")["files"]) | {WRITTEN}
+    except (MnistlabError, KeyError, TypeError):  # an earlier version's report: its pages and figures
+        if not all(page in present for page in PAGES):
+            return f"holds other files and no report ({files.listing(present)})"
+        ours = {*PAGES, *(name for name in present if name.endswith(".png"))}
+    foreign = files.foreign_entries(folder, ours)
+    return f"holds {files.listing(foreign)}, which the report did not write" if foreign else None
 
 
 def build_report(paths: list[Path] | None = None, out: Path = Path("report"), runs_dir: Path = Path("runs"),
@@ -105,24 +144,34 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
     """Write the report for `paths` (default: the latest runs in `runs_dir`) into `out`, in `lang`
     (default: the locale's language); returns out/index.html."""
     t = texts(lang)
-    out = Path(out)
-    _check_out(out)
-    groups = select_runs([Path(p) for p in paths or []], Path(runs_dir))
+    given, out = Path(out), files.out_folder(out, "--out", "the report", not_a_report, "report")
+    paths = [Path(p) for p in paths or []]
+    groups = select_runs(paths, Path(runs_dir))
+    permuted, small = select_experiments(paths, Path(runs_dir), groups)
     test_images, test_labels = data.load_split(data_dir, "test")
-    networks = [prepare(name, groups[name], test_images, test_labels) for name in MODELS]
-    cnn = create_model("cnn")
+    networks = [prepare(name, groups[name], test_images, test_labels) for name in lesson_models()]
+    experiments = why.prepare({name: groups[name][0] for name in lesson_models()}, permuted, small, test_images,
+                              test_labels)
+    cnn = create_model(next(n.name for n in networks if n.convolutional))
     measured = measured_shapes(cnn)  # one forward pass with hooks, for the sizes and their check
     sections = all_sections(networks, cnn_size_rows(cnn, measured), measured, t)
-    first, second = (DISPLAY_NAMES[name] for name in MODELS)
+    sections.append(Section("why-the-cnn-wins", t.gettext("Why the CNN wins"), why.why_section(experiments, t)))
+    first, second = (MODELS[name].display_name for name in lesson_models())
     title = t.gettext("mnistlab report: {first} vs {second}").format(first=first, second=second)
     stamp = t.date(datetime.now())
-    files.remove_stale(out)  # what a killed earlier build left beside it
-    staging = files.staging_dir(out)
+    full = "free some space or give another --out"
+    with files.writing("the report", out, full):
+        files.remove_stale(out)  # what a killed earlier build left beside it
+        staging = files.staging_dir(out)
     try:
         figures.write_figures(networks, staging, test_images, test_labels, t)
+        figures.plot_robustness(experiments.curves, staging / why.FIGURE, t)
         files.write_text(staging / "index.html", render_html(title, stamp, sections, t))
         files.write_text(staging / "report.md", render_markdown(title, stamp, sections, t))
-        files.replace_dir(staging, out)
+        files.write_json(staging / WRITTEN, {"files": sorted(p.name for p in staging.iterdir())})
+        files.replace_dir(staging, out, not_a_report)
+    except OSError as err:  # a full or read-only disk
+        raise files.write_error("the report", out, err, full) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already if it was swapped in
-    return out / "index.html"
+    return given / "index.html"

@@ -14,11 +14,10 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from mnistlab.data import IMAGE_SIDE  # noqa: E402
 from mnistlab.i18n import Texts  # noqa: E402
 from mnistlab.inside import layer_outputs, layer_weight  # noqa: E402
-from mnistlab.models import load_weights  # noqa: E402
+from mnistlab.models import MODELS  # noqa: E402
 from mnistlab.report.analysis import Network  # noqa: E402
 from mnistlab.report.sections import GALLERY  # noqa: E402
 
-NETWORK_COLORS = ("tab:blue", "tab:orange")
 FEATURE_MAP_DIGIT = 0  # the test image whose feature maps the CNN section shows (a 7)
 
 
@@ -31,7 +30,7 @@ def plot_per_digit(networks: list[Network], path: Path, t: Texts) -> Path:
     for i, net in enumerate(networks):
         mean, std = np.asarray(net.digit_accuracy) * 100, np.asarray(net.digit_spread) * 100
         ax.bar(digits + (i - (len(networks) - 1) / 2) * width, mean, width, label=net.display,
-               color=NETWORK_COLORS[i % 2], yerr=std if std.any() else None, capsize=3)
+               color=MODELS[net.name].color, yerr=std if std.any() else None, capsize=3)
     # The interesting differences are a few points wide: start the axis just below the lowest bar.
     low = min(min(net.digit_accuracy) for net in networks) * 100
     bottom = max(0.0, np.floor((low - 2) / 5) * 5)
@@ -72,8 +71,8 @@ def plot_loss_comparison(networks: list[Network], path: Path, t: Texts) -> Path:
     """Both networks' training loss on one axis: raw per step (faint) and running average N=60."""
     _ = t.gettext
     fig, ax = plt.subplots(figsize=(9, 5))
-    for i, net in enumerate(networks):
-        color = NETWORK_COLORS[i % 2]
+    for net in networks:
+        color = MODELS[net.name].color
         epochs = np.arange(len(net.loss)) / net.steps_per_epoch
         ax.plot(epochs, net.loss, color=color, alpha=0.15, linewidth=0.6)
         smooth = running_average(net.loss)
@@ -144,6 +143,30 @@ def plot_feature_maps(model, image, label: int, path: Path, t: Texts) -> Path:
     return save_figure(fig, path)
 
 
+def plot_robustness(curves, path: Path, t: Texts) -> Path:
+    """Two panels: test accuracy against the move (px) and against the rotation (degrees), one line
+    per network (`curves`: why.Entry with their robustness; the lesson's two first)."""
+    _ = t.gettext
+    fig, (moved, rotated) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for i, entry in enumerate(curves):
+        lesson = MODELS[entry.name].lesson  # the small MLP is drawn dashed beside the lesson's two
+        style = dict(color=MODELS[entry.name].color, marker="o" if lesson else "s", linestyle="-" if lesson else "--")
+        for ax, levels in ((moved, entry.robustness.shift), (rotated, entry.robustness.rotation)):
+            ax.plot([float(k) for k in levels], [v * 100 for v in levels.values()], label=entry.display, **style)
+    moved.set_xlabel(_("move (pixels, mean of the four directions)"))
+    rotated.set_xlabel(_("rotation (degrees, mean of both directions)"))
+    moved.set_ylabel(_("test accuracy (%)"))
+    moved.set_title(_("Moved test digits"))
+    rotated.set_title(_("Rotated test digits"))
+    for ax in (moved, rotated):
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        localize_ticks(ax, t)
+    rotated.set_xticks([float(k) for k in curves[0].robustness.rotation])
+    moved.legend(loc="lower left")
+    return save_figure(fig, path)
+
+
 def write_figures(networks: list[Network], folder: Path, test_images, test_labels, t: Texts) -> None:
     """Every PNG the sections refer to, into `folder`."""
     _ = t.gettext
@@ -159,7 +182,6 @@ def write_figures(networks: list[Network], folder: Path, test_images, test_label
         plot_misclassified(test_images[pick], test_labels[pick], ev.predictions[pick], ev.confidences[pick],
                            _("{network}: most confident mistakes").format(network=net.display),
                            folder / f"misclassified_{net.name}.png", t)
-    cnn = next(net for net in networks if net.name == "cnn")
-    model = load_weights(cnn.runs[0].weights, "cnn")[1]
-    plot_feature_maps(model, test_images[FEATURE_MAP_DIGIT, 0], int(test_labels[FEATURE_MAP_DIGIT]),
+    cnn = next(net for net in networks if net.convolutional)
+    plot_feature_maps(cnn.model, test_images[FEATURE_MAP_DIGIT, 0], int(test_labels[FEATURE_MAP_DIGIT]),
                       folder / "feature_maps.png", t)

@@ -15,7 +15,7 @@ from mnistlab.data import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import Texts, texts, translation
 from mnistlab.layers import format_shape, measured_shapes, parameter_rows
-from mnistlab.models import DISPLAY_NAMES, count_parameters, create_model
+from mnistlab.models import MODELS, count_parameters, create_model
 
 
 def inline(text: str) -> Markup:
@@ -71,6 +71,6 @@ def summary_table(name: str, lang: str | None = None) -> str:
     widths = [max(len(r[i]) for r in rows + [headers]) for i in range(len(headers))]
     line = lambda r: "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     rule = "-" * len(line(headers))
-    return "\n".join([_("{network} (one {shape} image in)").format(network=DISPLAY_NAMES[name], shape=format_shape(image)),
+    return "\n".join([_("{network} (one {shape} image in)").format(network=MODELS[name].display_name, shape=format_shape(image)),
                       rule, line(headers), rule, *map(line, rows), rule,
                       _("total parameters: {total} (all trainable)").format(total=t.number(total))])

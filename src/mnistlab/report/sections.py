@@ -13,7 +13,6 @@ from mnistlab.i18n import Texts
 from mnistlab.layers import SizeRow, format_shape
 from mnistlab.report.analysis import Network, analysis_sentences, percent_pm, phrases, roles
 
-TRAIN_IMAGES = 60000
 GALLERY = 24  # misclassified test images shown per network, the most confident mistakes first
 
 
@@ -92,7 +91,7 @@ def setup_section(networks: list[Network], t: Texts) -> list:
                           ).format(seeds=", ".join(str(r.config.seed) for r in n.runs), count=len(n.runs))
     rows = [
         [_("Data"), _("MNIST: {train} training and {test} test images").format(
-            train=t.number(TRAIN_IMAGES), test=t.number(sum(map(sum, networks[0].confusion))))],
+            train=t.number(data.TRAIN_IMAGES), test=t.number(sum(map(sum, networks[0].confusion))))],
         [_("Data source"), ", ".join(source_label(s, t) for s in sorted({r.metrics.data_source for r in every_run}))],
         [_("Checksums"), _("{good} of {count} files match torchvision's published md5").format(
             good=good, count=len(checks))],

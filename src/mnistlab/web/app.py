@@ -20,8 +20,9 @@ from starlette.exceptions import HTTPException
 from mnistlab import i18n
 from mnistlab.data import IMAGE_SIDE
 from mnistlab.jobs import Jobs
+from mnistlab.models import MODELS
 from mnistlab.predict import Networks, from_models, load_latest, run_network
-from mnistlab.web import studio, training
+from mnistlab.web import lab_routes, studio, training
 from mnistlab.web.answers import predict_answer
 from mnistlab.web.deps import NetworksDep, Settings, SettingsDep
 from mnistlab.web.guard import Guard
@@ -40,7 +41,8 @@ async def index():
 @router.get("/api/info")
 async def info(networks: NetworksDep, settings: SettingsDep):
     return {"networks": [net.describe(settings.runs_dir) for net in networks.loaded.values()],
-            "missing": networks.missing, "max_bytes": MAX_BODY}
+            "missing": networks.missing, "max_bytes": MAX_BODY,
+            "models": [entry.describe() for entry in MODELS.values()]}
 
 
 @router.post("/api/predict")
@@ -68,6 +70,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
 
     app = FastAPI(title="mnistlab", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.networks = networks
+    app.state.runs_dir = Path(runs_dir)  # the lab's routes look for permuted runs there
     app.state.settings = Settings(Path(runs_dir), allow_training, i18n.check_lang(lang) if lang else None)
     app.state.streams = training.StreamSlots()
     app.add_middleware(BodyLimit)
@@ -77,6 +80,7 @@ def create_app(runs_dir: str | Path = "runs", models: dict | None = None, allow_
     app.include_router(router)
     app.include_router(studio.router)
     app.include_router(training.router)
+    app.include_router(lab_routes.router)  # moved, rotated, uncentred drawings and the permuted networks
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -24,6 +24,8 @@ STRINGS = {
     "pad_label": _("Drawing area: draw one digit"),
     "clear": _("Clear"),
     "draw_hint": _("One digit, large, with the mouse, a pen or a finger."),
+    "too_small": _("This drawing is small: the networks read a digit best when it fills most of the pad. "
+                   "Clear and draw it larger."),
     "seen": _("What the networks see"),
     "seen_hint": _("28×28 pixels, white ink on black, the ink scaled into a 20×20 box and centred by "
                    "its centre of mass."),
@@ -32,6 +34,15 @@ STRINGS = {
     "sure": _("{percent} sure"),
     "on_test_set": _("{percent} on the test set"),
     "not_loaded": _("{network} is not loaded: there is no finished run of it yet. Train one below."),
+    # run picker
+    "picker": _("What each network answers with"),
+    "picker_hint": _("Every finished run and .pth file there is to choose from; the choice is kept when the "
+                     "server restarts."),
+    "picker_run": _("{run} ({percent} on the test set, {steps} steps)"),
+    "picker_file": _("{file} (a .pth file)"),
+    "picker_none": _("nothing yet"),
+    "picker_serving": _("Answers with {source}"),
+    "use_run": _("Use this run"),
     # inside view
     "inside": _("Inside the networks"),
     "inside_hint": _("Every layer's output for your drawing, in the order the network computes it. "
@@ -40,6 +51,8 @@ STRINGS = {
     "layer_maps": _("{count} maps of {side}×{side}"),
     "layer_units": _("{count} units"),
     "layer_logits": _("10 outputs (logits), one per digit"),
+    "map_title": _("{layer}, map {index}"),
+    "scale_largest": _("the layer's largest value"),
     "formula": _("Output size: O = (W − F + 2P) / S + 1"),
     "formula_row": _("W input side, F kernel, P padding, S stride: {working}"),
     "dense_row": _("Fully connected: {working} (every input to every output)"),
@@ -47,8 +60,9 @@ STRINGS = {
     "parameters": _("Parameters: {weights} weights ({shape}) + {biases} biases = {total}"),
     "no_parameters": _("No parameters: it keeps the largest value of each 2×2 window."),
     "filters": _("Learned filters"),
-    "filters_conv1": _("conv1: 6 filters of 5×5 over the image"),
-    "filters_conv2": _("conv2: 16 filters, each 6 slices of 5×5 (one per conv1 map)"),
+    "filters_over_image": _("{layer}: {count} filters of {side} over the image (filter k makes map k)"),
+    "filters_over_maps": _("{layer}: {count} filters, each {slices} slices of {side} (one per {previous} map)"),
+    "scale_weights": _("each filter's own largest weight at either end, 0 white"),
     "filters_hint": _("Red is a positive weight, blue a negative one; each filter is scaled to its own largest weight."),
     # training
     "train": _("Train a network"),
@@ -72,19 +86,43 @@ STRINGS = {
     "progress": _("Step {step} of {total}"),
     "speed": _("{rate} images/s"),
     "epoch": _("Epoch"),
+    "steps": _("Steps"),
     "test_accuracy": _("Test accuracy"),
     "mean_loss": _("Mean loss"),
     "training_starting": _("Starting: loading MNIST and building the network…"),
     "training_running": _("Training {network}…"),
+    "training_capped": _("Training {network}: its {epochs} epochs end after {total} steps, before the step cap."),
     "training_done": _("Done: {percent} on the test set. The page now answers with {run}."),
+    "training_done_offer": _("Done: {percent} on the test set. The new run {run} is ready: use it, or keep "
+                             "the network the page answers with."),
     "training_stopped": _("Stopped. The unfinished run was removed."),
     "training_off": _("Training from the page is off because the server listens on a public address; "
                       "start it with `mnistlab serve --allow-training` to allow it."),
+    # lab controls (lab.js)
+    "lab_title": _("Move the drawing"),
+    "lab_x": _("across"),
+    "lab_y": _("down"),
+    "lab_rotate": _("rotate"),
+    "lab_centre": _("centre like MNIST (off: the drawing goes in where it was drawn)"),
+    "lab_networks": _("networks"),
+    "lab_plain": _("trained on the images"),
+    "lab_permuted": _("trained on scrambled pixels"),
+    "lab_reset": _("Reset"),
+    "lab_input": _("input"),
+    "lab_input_plain": _("what this network sees"),
+    "lab_input_scrambled": _("what it sees: the pixels scrambled"),
+    "lab_badge": _("pixels scrambled"),
+    "lab_sweep": _("Sliding the drawing"),
+    "lab_sweep_hint": _("Each network's confidence in its answer as the drawing moves from 6 pixels left to "
+                        "6 pixels right of where it is now."),
+    "lab_sweep_axis": _("move (pixels)"),
+    "lab_sweep_key": _("{network}: {digit}"),
     # status line
     "loading": _("Loading the networks…"),
     "ready": _("Draw a digit."),
     "answered": _("Answered in {ms} ms."),
     "unreachable": _("Could not reach the mnistlab server."),
+    "retrying": _("Trying again in {seconds} s."),
     # API errors, by their "code"
     "error_blank": _("The drawing is blank: draw a digit."),
     "error_bad_image": _("The server could not read the drawing as an image."),

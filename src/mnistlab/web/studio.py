@@ -114,12 +114,20 @@ def describe_layers(name: str, model) -> list[dict]:
                          None, None, None))
             width = row.weight_shape[0]
     described = []
-    for layer, kind, shape, working, kernel, stride, padding in rows:
+    for index, (layer, kind, shape, working, kernel, stride, padding) in enumerate(rows):
         params = parameters.get(layer)
         described.append({
-            "name": layer, "kind": kind, "shape": list(shape), "shape_text": format_shape(shape),
+            "name": layer, "kind": kind, "role": layer_role(kind, last=index == len(rows) - 1),
+            "shape": list(shape), "shape_text": format_shape(shape),
             "working": working, "kernel": kernel, "stride": stride, "padding": padding,
             "parameters": None if params is None else {"weight_shape": list(params.weight_shape),
                                                        "weights": params.weights, "biases": params.biases,
                                                        "total": params.total}})
     return described
+
+
+def layer_role(kind: str, last: bool) -> str:
+    """What a layer is for the page: input, conv, pool, flatten, hidden (a dense layer) or logits (the last)."""
+    if last:
+        return "logits"
+    return {"image": "input", "view": "flatten", "Conv2d": "conv", "MaxPool2d": "pool"}.get(kind, "hidden")

@@ -5,7 +5,13 @@ import { percent, t } from "./i18n.js";
 
 const panels = {};  // network name -> its panel element
 let networks = [];  // /api/info's networks, kept to re-label the panels when the language changes
-let missing = [];
+let missing = [];   // /api/info's models that no network is loaded for
+
+// The network's colour where the server names one (else the page's colour for its name, in CSS).
+export function accent(element, net) {
+  element.dataset.name = net.name;
+  if (net.color) element.style.setProperty("--accent", net.color);
+}
 
 export function buildPanels(info) {
   const container = document.getElementById("networks");
@@ -13,41 +19,50 @@ export function buildPanels(info) {
   container.replaceChildren();
   for (const key of Object.keys(panels)) delete panels[key];
   networks = info.networks;
-  missing = ["mlp", "cnn"].filter((name) => !networks.some((net) => net.name === name));
+  missing = info.models.filter((model) => !networks.some((net) => net.name === model.name));
   for (const net of networks) {
     const panel = template.content.firstElementChild.cloneNode(true);
     panel.id = `network-${net.name}`;
-    panel.dataset.name = net.name;
+    accent(panel, net);
     panel.querySelector(".network-name").textContent = net.display_name;
     const bars = panel.querySelector(".bars");
     for (let digit = 0; digit < 10; digit++) {
-      bars.insertAdjacentHTML("beforeend", `<div class="bar"><div class="fill"></div><span class="label">${digit}</span></div>`);
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      const label = document.createElement("span");
+      label.className = "label";
+      label.textContent = String(digit);
+      bar.append(Object.assign(document.createElement("div"), { className: "fill" }), label);
+      bars.appendChild(bar);
     }
     panels[net.name] = panel;
     container.appendChild(panel);
   }
-  for (const name of missing) {
+  for (const model of missing) {
     const note = document.createElement("section");
     note.className = "card network missing";
-    note.dataset.missing = name;
+    note.dataset.missing = model.name;
     container.appendChild(note);
   }
   relabel();
   showEmpty();
 }
 
+// Where the network's weights come from: its run folder's (or file's) name; the full path on hover.
+export const sourceName = (path) => path.split(/[\\/]/).filter(Boolean).pop();
+
 // The texts that depend on the language.
 export function relabel() {
   for (const net of networks) {
     const meta = panels[net.name].querySelector(".network-meta");
     const accuracy = net.test_accuracy == null ? "" : t("on_test_set", { percent: percent(net.test_accuracy, 2) });
-    const folder = net.source.split(/[\\/]/).filter(Boolean).pop();  // the run folder's name; full path on hover
-    meta.textContent = [accuracy, folder].filter(Boolean).join(" \u00b7 ");
+    meta.textContent = [accuracy, sourceName(net.source)].filter(Boolean).join(" \u00b7 ");
     meta.title = net.source;
   }
-  document.querySelectorAll(".network.missing").forEach((note) => {
-    note.textContent = t("not_loaded", { network: note.dataset.missing === "cnn" ? "CNN" : "MultiLayerNN" });
-  });
+  for (const model of missing) {
+    const note = document.querySelector(`.network.missing[data-missing="${model.name}"]`);
+    note.textContent = t("not_loaded", { network: model.display_name });
+  }
   document.querySelectorAll(".network[data-state='empty'] .confidence").forEach((el) => { el.textContent = t("draw_a_digit"); });
   document.querySelectorAll(".network[data-state='ready']").forEach((panel) => {
     panel.querySelector(".confidence").textContent = t("sure", { percent: percent(Number(panel.dataset.confidence)) });

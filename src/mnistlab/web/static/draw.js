@@ -1,23 +1,52 @@
-// The drawing pad: pointer strokes on a 280×280 canvas, dark ink on white, and a throttled callback
-// while drawing (a long stroke still gets answers as it is drawn, not only when it ends).
+// The drawing pad: pointer strokes (mouse, pen or finger) on a 280×280 canvas, dark ink on white, and a
+// throttled callback while drawing (a long stroke still gets answers as it is drawn, not only when it ends).
+//
+// The pen's width follows the drawing's size. The networks see the ink scaled into a 20×20 box, so a
+// fixed 24 px pen that suits a digit as large as the pad becomes a blob in a small one (a small 2 was read
+// as "8, 98 %"): the strokes are kept and redrawn with a width in MNIST's proportion to the digit.
 
-const STROKE_WIDTH = 24;   // on the 280 px canvas; about MNIST's stroke once the digit is scaled to 20 px
+const PEN_SHARE = 0.125;   // pen width per pixel of the drawing's longest side: about MNIST's 2.5 px in 20
+const MAX_PEN = 24;        // on the 280 px canvas: a digit as large as the pad
+const MIN_PEN = 5;         // a first dot still shows
+const SMALL_SHARE = 0.3;   // a drawing whose longest side is under this share of the pad is "small"
 const SEND_EVERY_MS = 150; // while drawing, at most one callback per this many milliseconds
 
 export function createPad(pad, onChange) {
   const ctx = pad.getContext("2d");
-  let hasInk = false;
-  let last = null;  // last pointer position while a stroke is drawn
+  let strokes = [];  // each a list of {x, y} in canvas pixels
+  let drawing = null;  // the pointer id of the stroke being drawn
   let timer = null;
 
-  function blank() {
+  // The longest side of the strokes' bounding box, in canvas pixels (0 for a dot, -1 when blank).
+  function extent() {
+    const points = strokes.flat();
+    if (!points.length) return -1;
+    const xs = points.map((p) => p.x);
+    const ys = points.map((p) => p.y);
+    return Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
+  }
+
+  const penWidth = () => Math.min(MAX_PEN, Math.max(MIN_PEN, PEN_SHARE * extent()));
+
+  function render() {
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, pad.width, pad.height);
-    ctx.strokeStyle = "#111";
-    ctx.fillStyle = "#111";
-    ctx.lineWidth = STROKE_WIDTH;
+    const width = penWidth();
+    ctx.strokeStyle = ctx.fillStyle = "#111";
+    ctx.lineWidth = width;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
+    for (const stroke of strokes) {
+      ctx.beginPath();
+      if (stroke.length === 1) {
+        ctx.arc(stroke[0].x, stroke[0].y, width / 2, 0, 2 * Math.PI);
+        ctx.fill();
+        continue;
+      }
+      ctx.moveTo(stroke[0].x, stroke[0].y);
+      for (const p of stroke.slice(1)) ctx.lineTo(p.x, p.y);
+      ctx.stroke();
+    }
   }
 
   function point(event) {
@@ -27,53 +56,51 @@ export function createPad(pad, onChange) {
   }
 
   function schedule(delay) {
-    if (!hasInk) return;
+    if (!strokes.length) return;
     if (delay === 0) clearTimeout(timer);
     else if (timer !== null) return;
     timer = setTimeout(() => { timer = null; onChange(); }, delay);
   }
 
   pad.addEventListener("pointerdown", (event) => {
+    if (!event.isPrimary || drawing !== null) return;  // a second finger neither draws nor scrolls
     event.preventDefault();
-    pad.setPointerCapture(event.pointerId);
-    last = point(event);
-    ctx.beginPath();
-    ctx.arc(last.x, last.y, STROKE_WIDTH / 2, 0, 2 * Math.PI);
-    ctx.fill();
-    hasInk = true;
+    try { pad.setPointerCapture(event.pointerId); } catch { /* a synthetic event's pointer: nothing to capture */ }
+    drawing = event.pointerId;
+    strokes.push([point(event)]);
+    render();
     schedule(SEND_EVERY_MS);
   });
 
   pad.addEventListener("pointermove", (event) => {
-    if (last === null) return;
-    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-    ctx.beginPath();
-    ctx.moveTo(last.x, last.y);
-    for (const e of events.length ? events : [event]) {
-      last = point(e);
-      ctx.lineTo(last.x, last.y);
-    }
-    ctx.stroke();
+    if (event.pointerId !== drawing) return;
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    strokes[strokes.length - 1].push(...(events.length ? events : [event]).map(point));
+    render();
     schedule(SEND_EVERY_MS);
   });
 
-  function endStroke() {
-    if (last === null) return;
-    last = null;
+  function endStroke(event) {
+    if (event.pointerId !== drawing) return;
+    drawing = null;
     schedule(0);
   }
   pad.addEventListener("pointerup", endStroke);
   pad.addEventListener("pointercancel", endStroke);
 
-  blank();
+  render();
   return {
-    hasInk: () => hasInk,
+    hasInk: () => strokes.length > 0,
+    // Whether the digit is small on the pad (it is then read less well, whatever its pen width).
+    tooSmall: () => strokes.length > 0 && extent() + penWidth() < SMALL_SHARE * pad.width,
+    penWidth,
     png: () => new Promise((resolve) => pad.toBlob(resolve, "image/png")),
     clear() {
       clearTimeout(timer);
       timer = null;
-      hasInk = false;
-      blank();
+      strokes = [];
+      drawing = null;
+      render();
     },
   };
 }

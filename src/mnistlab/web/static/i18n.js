@@ -7,6 +7,7 @@ const STORAGE_KEY = "mnistlab.lang";
 let strings = {};
 let lang = "en";
 const listeners = [];
+const formats = new Map();  // "lang style digits" -> Intl.NumberFormat, built once
 
 export const currentLang = () => lang;
 
@@ -16,14 +17,26 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
-export function percent(value, digits = 1) {
-  return new Intl.NumberFormat(lang, { style: "percent", minimumFractionDigits: digits,
-                                       maximumFractionDigits: digits }).format(value);
+// `text` into `element`, with `code` spans (the catalogue marks commands with backticks) as <code>.
+export function fillText(element, text) {
+  element.replaceChildren(...text.split("`").map((part, i) => {
+    if (i % 2 === 0) return part;
+    const code = document.createElement("code");
+    code.textContent = part;
+    return code;
+  }));
 }
 
-export function number(value, digits = 0) {
-  return new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
+function format(style, digits) {
+  const key = `${lang} ${style} ${digits}`;
+  if (!formats.has(key)) {
+    formats.set(key, new Intl.NumberFormat(lang, { style, minimumFractionDigits: digits, maximumFractionDigits: digits }));
+  }
+  return formats.get(key);
 }
+
+export const percent = (value, digits = 1) => format("percent", digits).format(value);
+export const number = (value, digits = 0) => format("decimal", digits).format(value);
 
 // The translated text of an API error (by its code), for the status lines.
 export function errorText(err) {
@@ -32,13 +45,30 @@ export function errorText(err) {
   return key in strings ? t(key) : t("error_unknown");
 }
 
+// A status line in `element`: `say(key, values, {error, detail})` shows the text of `key` (or of an API
+// error: `say.error(err)`), the server's own words on hover, and says it again when the language changes.
+export function statusLine(element) {
+  let last = null;
+  function say(key, values = {}, { error = false, detail = "" } = {}) {
+    last = { key, values, error, detail };
+    fillText(element, typeof key === "function" ? key() : t(key, values));
+    element.classList.toggle("error", error);
+    if (detail) element.title = detail;
+    else element.removeAttribute("title");
+  }
+  say.error = (err) => say(() => errorText(err), {}, { error: true, detail: err.message });
+  say.again = () => { if (last) say(last.key, last.values, last); };
+  listeners.push(say.again);
+  return say;
+}
+
 function storedLang() {
   try { return localStorage.getItem(STORAGE_KEY); } catch { return null; }
 }
 
 // Fills every element marked data-i18n (text), data-i18n-aria-label, data-i18n-placeholder.
 function apply(root = document) {
-  root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  root.querySelectorAll("[data-i18n]").forEach((el) => fillText(el, t(el.dataset.i18n)));
   root.querySelectorAll("[data-i18n-aria-label]").forEach((el) => el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel)));
   root.querySelectorAll("[data-i18n-placeholder]").forEach((el) => el.setAttribute("placeholder", t(el.dataset.i18nPlaceholder)));
   document.title = t("title");

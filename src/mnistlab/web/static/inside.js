@@ -1,23 +1,33 @@
 // The inside view: every layer's output for the drawing, each map a small image labelled with its
-// shape; hovering a layer explains its size (O = (W − F + 2P)/S + 1) and parameter count. Also the
-// learned conv1 and conv2 filters.
+// shape; hovering (or focusing, or tapping) a layer explains its size (O = (W − F + 2P)/S + 1) and
+// parameter count. Also the learned filters of every convolution. What a layer is comes from its
+// `role` in /api/architecture (input, conv, pool, flatten, hidden, logits), never from its name.
 
+import { accent } from "./answers.js";
 import { getWeights } from "./api.js";
 import { number, t } from "./i18n.js";
 
 const SCALE = 3;  // CSS pixels per activation: one scale for every map, so the sizes compare honestly
-// Vector layers are drawn as grids: 512 units as 16 rows of 32, 120 as 10 of 12, 84 as 7 of 12.
-const GRID = { 512: [16, 32], 120: [10, 12], 84: [7, 12] };
+const NUMBERED_MAP_PX = 28;  // maps at least this wide carry their number (1, 2, ...) in a corner
 const RAMP = [[0, 0, 4], [120, 28, 109], [237, 105, 37], [252, 255, 164]];  // dark to bright (inferno-like)
+const SHOWN = (row) => row.role !== "input" && row.role !== "flatten";
 
 let architecture = {};  // /api/architecture
-let displayNames = {};
+let order = [];         // the networks in the order they are shown
 
 function ramp(x) {
   const scaled = Math.min(Math.max(x, 0), 1) * (RAMP.length - 1);
   const i = Math.min(Math.floor(scaled), RAMP.length - 2);
   const f = scaled - i;
   return RAMP[i].map((c, k) => Math.round(c + f * (RAMP[i + 1][k] - c)));
+}
+
+// The text colour that reads best on a cell of colour [r, g, b]: dark ink or white, whichever has the
+// higher contrast (WCAG's relative luminance; the page's ink #1f2430 is about 0.017).
+function inkFor([r, g, b]) {
+  const linear = (c) => { const s = c / 255; return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
+  const luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  return (luminance + 0.05) / (0.017 + 0.05) > 1.05 / (luminance + 0.05) ? "dark" : "light";
 }
 
 function paint(canvas, values, offset, count, low, high, color = ramp) {
@@ -30,77 +40,118 @@ function paint(canvas, values, offset, count, low, high, color = ramp) {
   ctx.putImageData(image, 0, 0);
 }
 
+function element(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
 function canvasOf(width, height, scale, className) {
-  const canvas = document.createElement("canvas");
+  const canvas = element("canvas", className);
   canvas.width = width;
   canvas.height = height;
-  canvas.className = className;
   canvas.style.width = `${width * scale}px`;
   canvas.style.height = `${height * scale}px`;
   return canvas;
+}
+
+// A vector layer drawn as a grid of about 3:2 (512 units as 16 rows of 32, 120 as 10 of 12, 84 as
+// 7 of 12): the number of columns is the divisor of `units` nearest √(1.5 · units).
+function gridOf(units) {
+  let columns = units;
+  for (let d = 1; d <= units; d++) {
+    if (units % d === 0 && Math.abs(d - Math.sqrt(1.5 * units)) < Math.abs(columns - Math.sqrt(1.5 * units))) columns = d;
+  }
+  return [units / columns, columns];
 }
 
 // The layer's explanation: how its size follows from its input, and what it learns.
 function explanation(rows, index) {
   const row = rows[index];
   const before = rows[index - 1];
-  const lines = [`<strong>${row.name}</strong> · ${row.kind} · ${row.shape_text}`];
+  const head = element("span");
+  head.append(element("strong", "", row.name), ` · ${row.kind} · ${row.shape_text}`);
+  const lines = [head];
+  const line = (text) => lines.push(element("span", "", text));
   if (row.kernel != null) {
-    lines.push(t("formula"), t("formula_row", { working: row.working }));
-  } else if (row.kind === "Linear") {
-    if (before?.name === "flatten") lines.push(t("flatten_row", { shape: rows[index - 2].shape_text, count: before.shape[0] }));
-    lines.push(t("dense_row", { working: row.working }));
+    line(t("formula"));
+    line(t("formula_row", { working: row.working }));
+  } else if (row.role === "hidden" || row.role === "logits") {
+    if (before?.role === "flatten") line(t("flatten_row", { shape: rows[index - 2].shape_text, count: before.shape[0] }));
+    line(t("dense_row", { working: row.working }));
   }
   const p = row.parameters;
-  lines.push(p ? t("parameters", { weights: number(p.weights), shape: p.weight_shape.join(" × "), biases: number(p.biases), total: number(p.total) })
-               : t("no_parameters"));
-  return lines.map((line) => `<span>${line}</span>`).join("");
+  line(p ? t("parameters", { weights: number(p.weights), shape: p.weight_shape.join(" × "), biases: number(p.biases), total: number(p.total) })
+         : t("no_parameters"));
+  return lines;
 }
 
-function subtitle(shape) {
-  if (shape.length === 3) return t("layer_maps", { count: shape[0], side: shape[1] });
-  return shape[0] === 10 ? t("layer_logits") : t("layer_units", { count: shape[0] });
+function subtitle(row) {
+  if (row.shape.length === 3) return t("layer_maps", { count: row.shape[0], side: row.shape[1] });
+  return row.role === "logits" ? t("layer_logits") : t("layer_units", { count: row.shape[0] });
 }
 
-function buildLayer(network, row, rows, index) {
-  const layer = document.createElement("div");
-  layer.className = "layer";
-  layer.tabIndex = 0;  // the explanation also shows on keyboard focus
+// Keeps the explanation inside the window: it opens under the layer, shifted left near the right edge.
+function place(layer) {
+  const explain = layer.querySelector(".explain");
+  const width = Math.min(320, document.documentElement.clientWidth - 16);
+  const left = layer.getBoundingClientRect().left;
+  const shift = Math.max(8 - left, Math.min(0, document.documentElement.clientWidth - 8 - width - left));
+  explain.style.width = `${width}px`;
+  explain.style.left = `${shift}px`;
+}
+
+function buildLayer(row) {
+  const layer = element("div", "layer");
+  layer.tabIndex = 0;  // the explanation also shows on keyboard focus, and on a tap
   layer.dataset.layer = row.name;
-  layer.innerHTML = `<div class="layer-head"><b>${row.name}</b> <span class="shape">${row.shape_text}</span></div>
-    <div class="layer-sub"></div><div class="maps"></div><div class="explain" role="tooltip"></div>`;
-  const maps = layer.querySelector(".maps");
+  layer.dataset.role = row.role;
+  const head = element("div", "layer-head");
+  head.append(element("b", "", row.name), " ", element("span", "shape", row.shape_text));
+  const maps = element("div", "maps");
+  layer.append(head, element("div", "layer-sub"), maps, element("div", "explain"));
+  layer.querySelector(".explain").setAttribute("role", "tooltip");
+  layer.addEventListener("pointerenter", () => place(layer));
+  layer.addEventListener("focusin", () => place(layer));
   const shape = row.shape;
   if (shape.length === 3) {
-    maps.style.gridTemplateColumns = `repeat(${shape[0] === 6 ? 2 : 4}, auto)`;
-    for (let c = 0; c < shape[0]; c++) maps.appendChild(canvasOf(shape[2], shape[1], SCALE, "map"));
-  } else if (shape[0] === 10) {
+    const [channels, height, width] = shape;
+    maps.style.gridTemplateColumns = `repeat(${channels <= 8 ? 2 : 4}, auto)`;
+    for (let c = 0; c < channels; c++) {
+      const cell = element("div", "map-cell");
+      const canvas = canvasOf(width, height, SCALE, "map");
+      canvas.title = t("map_title", { layer: row.name, index: c + 1 });
+      cell.appendChild(canvas);
+      if (width * SCALE >= NUMBERED_MAP_PX) cell.appendChild(element("span", "map-index", String(c + 1)));
+      maps.appendChild(cell);
+    }
+  } else if (row.role === "logits") {
     maps.classList.add("outputs");
-    for (let digit = 0; digit < 10; digit++) maps.insertAdjacentHTML("beforeend", `<span class="out">${digit}</span>`);
+    for (let digit = 0; digit < shape[0]; digit++) maps.appendChild(element("span", "out", String(digit)));
   } else {
-    const [height, width] = GRID[shape[0]] || [1, shape[0]];
-    maps.appendChild(canvasOf(width, height, network === "mlp" ? 4 : 7, "map units"));
+    const [height, width] = gridOf(shape[0]);
+    maps.appendChild(canvasOf(width, height, Math.min(7, Math.max(3, Math.floor(128 / width))), "map units"));
   }
   return layer;
 }
 
-export function buildInside(archi, networks) {
+// `archi`: /api/architecture; `info`: /api/info (the networks' display names and colours).
+export function buildInside(archi, info) {
   architecture = archi;
-  displayNames = Object.fromEntries(networks.map((net) => [net.name, net.display_name]));
+  const byName = Object.fromEntries(info.networks.map((net) => [net.name, net]));
+  // The deeper network first: its feature maps are the picture this view is for.
+  order = Object.keys(architecture).filter((name) => byName[name])
+    .sort((a, b) => architecture[b].layers.filter(SHOWN).length - architecture[a].layers.filter(SHOWN).length);
   const container = document.getElementById("inside-networks");
   container.replaceChildren();
-  for (const name of ["cnn", "mlp"]) {
-    if (!architecture[name]) continue;
-    const block = document.createElement("div");
-    block.className = "inside-network";
+  for (const name of order) {
+    const block = element("div", "inside-network");
     block.id = `inside-${name}`;
-    block.dataset.name = name;
-    block.innerHTML = `<h3>${displayNames[name]}</h3><div class="layers"></div>`;
-    const rows = architecture[name].layers;
-    rows.forEach((row, index) => {
-      if (row.name === "input" || row.name === "flatten") return;
-      block.querySelector(".layers").appendChild(buildLayer(name, row, rows, index));
-    });
+    accent(block, byName[name]);
+    const layers = element("div", "layers");
+    block.append(element("h3", "", byName[name].display_name), layers);
+    for (const row of architecture[name].layers.filter(SHOWN)) layers.appendChild(buildLayer(row));
     container.appendChild(block);
   }
   relabelInside();
@@ -108,23 +159,32 @@ export function buildInside(archi, networks) {
 }
 
 export function relabelInside() {
-  for (const [name, { layers: rows }] of Object.entries(architecture)) {
+  for (const name of order) {
+    const rows = architecture[name].layers;
     rows.forEach((row, index) => {
       const layer = document.querySelector(`#inside-${name} .layer[data-layer="${row.name}"]`);
       if (!layer) return;
-      layer.querySelector(".layer-sub").textContent = subtitle(row.shape);
-      layer.querySelector(".explain").innerHTML = explanation(rows, index);
+      layer.querySelector(".layer-sub").textContent = subtitle(row);
+      layer.querySelector(".explain").replaceChildren(...explanation(rows, index));
+      layer.querySelectorAll("canvas.map:not(.units)").forEach((canvas, c) => {
+        canvas.title = t("map_title", { layer: row.name, index: c + 1 });
+      });
     });
   }
-  const empty = document.getElementById("inside-networks");
-  empty.dataset.empty = t("inside_empty");
+  document.getElementById("inside-networks").dataset.empty = t("inside_empty");
+  relabelFilters();
 }
 
 export function clearInside() {
   document.querySelectorAll("#inside-networks canvas.map").forEach((canvas) => {
     canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
   });
-  document.querySelectorAll("#inside-networks .out").forEach((out) => { out.style.background = ""; out.classList.remove("top"); });
+  document.querySelectorAll("#inside-networks .out").forEach((out) => {
+    out.style.background = "";
+    out.classList.remove("top");
+    delete out.dataset.ink;
+    out.removeAttribute("title");
+  });
   document.getElementById("inside-networks").classList.add("empty");
 }
 
@@ -136,12 +196,13 @@ export function showInside(networks) {
       const element = document.querySelector(`#inside-${name} .layer[data-layer="${layer.name}"]`);
       if (!element) continue;
       const values = layer.values;
-      let low = 0;
       let high = Math.max(...values);
-      if (layer.name === "fc3") {  // logits: from the smallest to the largest
-        low = Math.min(...values);
+      if (element.dataset.role === "logits") {  // from the smallest to the largest
+        const low = Math.min(...values);
         element.querySelectorAll(".out").forEach((out, digit) => {
-          out.style.background = `rgb(${ramp((values[digit] - low) / (high - low || 1)).join(",")})`;
+          const colour = ramp((values[digit] - low) / (high - low || 1));
+          out.style.background = `rgb(${colour.join(",")})`;
+          out.dataset.ink = inkFor(colour);
           out.classList.toggle("top", digit === answer.digit);
           out.title = values[digit].toFixed(2);
         });
@@ -149,7 +210,7 @@ export function showInside(networks) {
       }
       const canvases = element.querySelectorAll("canvas.map");
       const size = values.length / canvases.length;
-      canvases.forEach((canvas, c) => paint(canvas, values, c * size, size, low, high));
+      canvases.forEach((canvas, c) => paint(canvas, values, c * size, size, 0, high));
     }
   }
 }
@@ -159,28 +220,59 @@ function diverging(x) {  // x in [0, 1]; 0.5 is a zero weight (white), above red
   return x >= 0.5 ? [255, 255 - a, 255 - a] : [255 - a, 255 - a, 255];
 }
 
-// conv1's 6 filters in a row; conv2's 16 filters as columns of their 6 slices.
-export async function showFilters(hasCnn) {
+let filterCaptions = [];  // [{caption element, row, inputs, previous}] to re-label on a language change
+
+function relabelFilters() {
+  for (const { caption, row, shape, previous } of filterCaptions) {
+    const [outputs, inputs, h, w] = shape;
+    caption.textContent = inputs === 1
+      ? t("filters_over_image", { layer: row.name, count: outputs, side: `${h}×${w}` })
+      : t("filters_over_maps", { layer: row.name, count: outputs, slices: inputs, side: `${h}×${w}`, previous });
+  }
+}
+
+// Every convolution's filters: one column per filter (numbered as its map is), one row per slice (one
+// slice per map of the layer before).
+export async function showFilters(archi) {
   const section = document.getElementById("filters");
-  section.hidden = !hasCnn;
-  if (!hasCnn) return;
-  for (const layer of ["conv1", "conv2"]) {
-    const weights = await getWeights("cnn", layer);
-    const [outputs, inputs, h, w] = weights.shape;
+  const groups = section.querySelector(".filter-groups");
+  const convolutions = order.flatMap((name) => {
+    const convs = archi[name].layers.filter((row) => row.role === "conv");
+    return convs.map((row, i) => ({ name, row, previous: convs[i - 1]?.name }));
+  });
+  section.hidden = convolutions.length === 0;
+  const weights = await Promise.all(convolutions.map(({ name, row }) => getWeights(name, row.name)));
+  groups.replaceChildren();
+  filterCaptions = [];
+  convolutions.forEach(({ name, row, previous }, index) => {
+    const { shape, values } = weights[index];
+    const [outputs, inputs, h, w] = shape;
+    const scale = inputs === 1 ? 8 : 5;
+    const figure = element("figure");
+    const caption = element("figcaption");
+    const grid = element("div", "filter-grid");
+    grid.id = `filters-${row.name}`;
+    grid.dataset.network = name;
+    grid.style.gridTemplateColumns = `repeat(${outputs}, minmax(0, ${w * scale + 2}px))`;
+    figure.append(caption, grid);
+    groups.appendChild(figure);
+    filterCaptions.push({ caption, row, shape, previous });
     // Each filter scaled by its own largest weight: its pattern shows even where its weights are small.
     const size = inputs * h * w;
     const limits = Array.from({ length: outputs }, (_, o) =>
-      Math.max(...weights.values.slice(o * size, (o + 1) * size).map(Math.abs)) || 1);
-    const grid = document.getElementById(`filters-${layer}`);
-    grid.replaceChildren();
-    grid.style.gridTemplateColumns = `repeat(${outputs}, auto)`;
+      Math.max(...values.slice(o * size, (o + 1) * size).map(Math.abs)) || 1);
+    for (let o = 0; o < outputs; o++) grid.appendChild(element("span", "filter-index", String(o + 1)));
     for (let i = 0; i < inputs; i++) {
       for (let o = 0; o < outputs; o++) {
-        const canvas = canvasOf(w, h, layer === "conv1" ? 8 : 5, "filter");
-        canvas.title = `${layer}[${o}, ${i}]`;
-        paint(canvas, weights.values, (o * inputs + i) * h * w, h * w, -limits[o], limits[o], diverging);
+        const canvas = canvasOf(w, h, scale, "filter");
+        canvas.style.width = "";
+        canvas.style.height = "";
+        canvas.style.aspectRatio = `${w} / ${h}`;
+        canvas.title = `${row.name}[${o + 1}, ${i + 1}]`;
+        paint(canvas, values, (o * inputs + i) * h * w, h * w, -limits[o], limits[o], diverging);
         grid.appendChild(canvas);
       }
     }
-  }
+  });
+  relabelFilters();
 }

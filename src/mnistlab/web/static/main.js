@@ -1,84 +1,120 @@
-// mnistlab studio: wires the drawing pad to the answers and the inside view (one POST /api/inside per
-// change of the drawing), the training panel and the language switch.
+// mnistlab studio: wires the drawing pad to the answers and the inside view (one POST /api/lab per
+// change of the drawing or of the lab controls: /api/inside's answer, moved as they say), the training
+// panel and the language switch.
 
-import { getArchitecture, getInfo, inside } from "./api.js";
-import { buildPanels, relabel, show, showEmpty } from "./answers.js";
+import { getArchitecture, getInfo } from "./api.js";
+import { buildPanels, relabel, show, showEmpty, sourceName } from "./answers.js";
 import { createPad } from "./draw.js";
-import { errorText, loadLanguage, onLanguageChange, setupSwitch, t } from "./i18n.js";
+import { errorText, fillText, loadLanguage, onLanguageChange, setupSwitch, statusLine, t } from "./i18n.js";
 import { buildInside, clearInside, relabelInside, showFilters, showInside } from "./inside.js";
+import { clearLab, labInside, relabelLab, setupLab, showLab } from "./lab.js";
+import { refreshPicker, relabelPicker, setupPicker, use } from "./picker.js";
 import { relabelTraining, setupTraining } from "./train.js";
 
-const status = document.getElementById("status");
-let statusLine = { key: null, values: {} };
-let inFlight = false;
-let sendAgain = false;  // the drawing changed while a request was in flight
-let generation = 0;     // bumped by Clear, so late answers for an old drawing are dropped
+const RETRY_SECONDS = 3;  // a failed first load is tried again after this long
 
-function setStatus(key, values = {}, isError = false) {
-  statusLine = { key, values, isError };
-  status.textContent = typeof key === "function" ? key() : t(key, values);
-  status.classList.toggle("error", isError);
-}
+const say = statusLine(document.getElementById("status"));
+const padNote = document.getElementById("pad-note");
+let request = null;     // the drawing's request in flight: {controller}
+let sendAgain = false;  // the drawing changed while a request was in flight
 
 const pad = createPad(document.getElementById("pad"), send);
 
+function showPadNote() {
+  padNote.hidden = !pad.tooSmall();
+  if (!padNote.hidden) fillText(padNote, t("too_small"));
+}
+
 async function send() {
-  if (inFlight) { sendAgain = true; return; }
-  inFlight = true;
-  const sentFor = generation;
+  showPadNote();
+  if (!pad.hasInk()) return;
+  if (request) { sendAgain = true; return; }
+  const mine = request = { controller: new AbortController() };
   const started = performance.now();
   try {
-    const answer = await inside(await pad.png());
-    if (sentFor !== generation) return;
+    const answer = await labInside(await pad.png(), mine.controller.signal);
+    if (request !== mine) return;  // cleared meanwhile: the answer is for a drawing that is gone
     show(answer.networks, answer.input);
     showInside(answer.networks);
-    setStatus("answered", { ms: Math.round(performance.now() - started) });
+    showLab(answer);
+    say("answered", { ms: Math.round(performance.now() - started) });
   } catch (err) {
-    if (sentFor !== generation) return;
-    setStatus(() => errorText(err), {}, true);
-    status.title = err.message;
+    if (request !== mine || err.name === "AbortError") return;
+    say.error(err);
   } finally {
-    inFlight = false;
-    if (sendAgain) { sendAgain = false; send(); }
+    if (request === mine) {
+      request = null;
+      if (sendAgain) { sendAgain = false; send(); }
+    }
   }
 }
 
 document.getElementById("clear").addEventListener("click", () => {
-  generation += 1;
+  request?.controller.abort();
+  request = null;
+  sendAgain = false;
   pad.clear();
+  showPadNote();
   showEmpty();
   clearInside();
-  setStatus("ready");
+  clearLab();
+  say("ready");
 });
 
-// (Re)load what the server serves: the panels, the layers and the filters; used again after training.
+// (Re)load what the server serves: the panels, the layers and the filters; used again after training
+// and when the picker changes a network.
 async function loadNetworks() {
   const [info, architecture] = await Promise.all([getInfo(), getArchitecture()]);
   buildPanels(info);
-  buildInside(architecture, info.networks);
-  await showFilters(info.networks.some((net) => net.name === "cnn"));
+  buildInside(architecture, info);
+  await showFilters(architecture);
   if (pad.hasInk()) send();
+  return info;
+}
+
+// A training from the page ended: whether the page now answers with its run (the server serves a new
+// run at once only where its network had none; otherwise the picker offers it). Without a picker on the
+// server, the server has switched to it.
+async function trained(done) {
+  const info = await loadNetworks();
+  const runs = await refreshPicker(info);
+  return !runs || Object.values(runs.serving).includes(sourceName(done.run));
 }
 
 onLanguageChange(() => {
+  relabelPicker();
   relabel();
   relabelInside();
   relabelTraining();
-  if (statusLine.key) setStatus(statusLine.key, statusLine.values, statusLine.isError);
+  relabelLab();
+  if (!padNote.hidden) showPadNote();
 });
+
+// `load()` tried again every few seconds until the server answers, the status line saying so.
+async function untilLoaded(load) {
+  for (;;) {
+    try {
+      return await load();
+    } catch (err) {
+      say(() => `${errorText(err)} ${t("retrying", { seconds: RETRY_SECONDS })}`, {}, { error: true, detail: err.message });
+      await new Promise((resolve) => setTimeout(resolve, RETRY_SECONDS * 1000));
+    }
+  }
+}
 
 async function start() {
   try {
     await loadLanguage();
-    setupSwitch();
-    setStatus("loading");
-    await loadNetworks();
-    setStatus("ready");
-    await setupTraining(loadNetworks);
   } catch (err) {
-    setStatus(() => errorText(err), {}, true);
-    status.title = err.message;
+    say.error(err);  // the texts themselves failed: the keys show, and the page still tries the rest
   }
+  setupSwitch();
+  say("loading");
+  await untilLoaded(() => setupLab(send));  // before the first answer, which it shapes
+  const info = await untilLoaded(loadNetworks);
+  await untilLoaded(() => setupPicker(info, loadNetworks));
+  await untilLoaded(() => setupTraining(info, { trained, use }));
+  if (!pad.hasInk()) say("ready");
 }
 
 start();

@@ -1,0 +1,155 @@
+"""How a trained network copes with test digits it was not shown: moved 0–8 px (the mean of the four
+directions, the emptied border black), rotated 0–60° (the mean of both directions), and optionally
+scaled or with noise. Every level transforms the whole test set at once on the device (torch ops,
+no per-image loop); a pixel-permuted run's images are scrambled after the transform, as it was trained."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from mnistlab.augment import affine_grid
+from mnistlab.data import IMAGE_SIDE, network_input
+from mnistlab.errors import MnistlabError
+from mnistlab.evaluate import EVAL_BATCH
+
+SHIFTS = tuple(range(9))  # pixels
+ANGLES = (0, 15, 30, 45, 60)  # degrees
+SCALES = (0.6, 0.8, 1.0, 1.2, 1.4)  # the digit's size, 1 = as it is
+NOISES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # standard deviation of Gaussian pixel noise, on [0, 1] images
+NOISE_SEED = 0  # the noise is drawn from a torch.Generator seeded this, so every run sees the same
+DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # right, left, down, up
+MAX_SHIFT = IMAGE_SIDE - 1
+MAX_ANGLE = 180
+
+
+def shift(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """(N, 1, 28, 28) images moved dx pixels right and dy down (negative: left, up); the pixels that
+    leave the field are lost and the ones that enter it are black (0), MNIST's background."""
+    moved = torch.zeros_like(images)
+    height, width = images.shape[-2:]
+    if abs(dx) >= width or abs(dy) >= height:
+        return moved
+    moved[..., max(dy, 0): height + min(dy, 0), max(dx, 0): width + min(dx, 0)] = \
+        images[..., max(-dy, 0): height + min(-dy, 0), max(-dx, 0): width + min(-dx, 0)]
+    return moved
+
+
+def affine(images: torch.Tensor, degrees: float = 0.0, dx: float = 0.0, dy: float = 0.0,
+           scale: float = 1.0) -> torch.Tensor:
+    """(N, 1, 28, 28) images rotated `degrees` counter-clockwise about the centre, scaled by `scale`,
+    then moved (dx, dy) pixels; bilinear, black outside. Whole-pixel moves alone give shift()'s images
+    (up to float rounding): every pixel is then read from one input pixel's centre."""
+    angle = math.radians(degrees)
+    # affine_grid maps each output pixel to where it reads the input, in [-1, 1] (one pixel is 2 / 28):
+    # the inverse of the motion, hence the minus signs and the division by the scale.
+    cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
+    pixel = 2 / images.shape[-1]
+    theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=images.dtype, device=images.device)
+    theta[:, 2] = -(theta[:, :2] @ torch.tensor([dx * pixel, dy * pixel], dtype=images.dtype, device=images.device))
+    grid = affine_grid(theta[None], images.shape[-1])  # (1, 28, 28, 2): the same motion for every image
+    grid = grid.expand(len(images), *grid.shape[1:])  # (N, 28, 28, 2)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def noisy(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Images plus Gaussian noise of standard deviation `sigma`, clipped back to [0, 1]."""
+    generator = torch.Generator(device=images.device).manual_seed(NOISE_SEED)
+    noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+    return (images + sigma * noise).clamp_(0, 1)
+
+
+@torch.inference_mode()
+def accuracy(model, images: torch.Tensor, labels: torch.Tensor, permuted: bool = False) -> float:
+    """Fraction of `images` (on the model's device) that `model` classifies as `labels`."""
+    model.eval()
+    correct = 0
+    for start in range(0, len(images), EVAL_BATCH):  # the batches evaluate.predict uses: the same numbers
+        batch = network_input(images[start: start + EVAL_BATCH], permuted)
+        predicted = model(batch).softmax(dim=1).max(dim=1).indices  # evaluate's way, ties broken alike
+        correct += int((predicted == labels[start: start + EVAL_BATCH]).sum())
+    return correct / len(labels)
+
+
+@dataclass
+class Robustness:
+    """Test accuracy (a fraction) at each level of each perturbation; the keys of each dict are the
+    levels as strings ("0", "1", ... for pixels, "0", "15", ... for degrees), as the JSON has them."""
+
+    run: str  # the run folder (or a name for a network given in code)
+    model: str  # registry name
+    permuted: bool
+    shift: dict[str, float] = field(default_factory=dict)
+    rotation: dict[str, float] = field(default_factory=dict)
+    scale: dict[str, float] | None = None
+    noise: dict[str, float] | None = None
+
+    def as_json(self) -> dict:
+        keys = ("run", "model", "shift", "rotation") + tuple(k for k in ("scale", "noise") if getattr(self, k))
+        return {key: getattr(self, key) for key in keys}
+
+
+def _level(value: float) -> str:
+    return f"{value:g}"
+
+
+def check_levels(shifts=SHIFTS, angles=ANGLES) -> None:
+    if any(not 0 <= s <= MAX_SHIFT or s != int(s) for s in shifts):
+        raise MnistlabError(f"shifts must be whole numbers of pixels from 0 to {MAX_SHIFT} (got {list(shifts)})")
+    if any(not 0 <= a <= MAX_ANGLE for a in angles):
+        raise MnistlabError(f"angles must lie between 0 and {MAX_ANGLE} degrees (got {list(angles)})")
+
+
+def measure(model, images: torch.Tensor, labels: torch.Tensor, *, run: str = "", model_name: str = "",
+            permuted: bool = False, shifts=SHIFTS, angles=ANGLES, scales=None, noises=None) -> Robustness:
+    """Test accuracy of `model` on `images` (on its device) at every level; level 0 of the shift and
+    the rotation is the images as they are, so it equals the run's test accuracy."""
+    check_levels(shifts, angles)
+    plain = accuracy(model, images, labels, permuted)
+    result = Robustness(run, model_name, permuted)
+    for s in shifts:
+        result.shift[_level(s)] = plain if s == 0 else sum(
+            accuracy(model, shift(images, dx * s, dy * s), labels, permuted) for dx, dy in DIRECTIONS) / len(DIRECTIONS)
+    for a in angles:
+        result.rotation[_level(a)] = plain if a == 0 else sum(
+            accuracy(model, affine(images, sign * a), labels, permuted) for sign in (1, -1)) / 2
+    if scales:
+        result.scale = {_level(z): plain if z == 1 else accuracy(model, affine(images, scale=z), labels, permuted)
+                        for z in scales}
+    if noises:
+        result.noise = {_level(n): plain if n == 0 else accuracy(model, noisy(images, n), labels, permuted)
+                        for n in noises}
+    return result
+
+
+def measure_run(run, images: torch.Tensor, labels: torch.Tensor, device="cpu", **levels) -> Robustness:
+    """measure() of a finished run's network (fed the way it was trained), on `device`."""
+    from mnistlab.models import load_weights
+
+    _, model = load_weights(run.weights, run.model)
+    return measure(model.to(device), images.to(device), labels.to(device), run=str(run.path), model_name=run.model,
+                   permuted=run.permuted, **levels)
+
+
+def robustness_table(results: list[Robustness]) -> str:
+    """Levels down, networks across: the test accuracy in percent."""
+    from mnistlab.models import MODELS
+
+    headers = [MODELS[r.model].display_name + (" (permuted)" if r.permuted else "") for r in results]
+    sections = [("shift", "moved {} px"), ("rotation", "rotated {}°"), ("scale", "scaled ×{}"), ("noise", "noise σ {}")]
+    rows = []
+    for key, label in sections:
+        levels = [getattr(r, key) for r in results]
+        if not all(levels):
+            continue
+        rows += [(label.format(level), [f"{values[level]:.2%}" for values in levels]) for level in levels[0]]
+    width = max(12, *(len(h) for h in headers))
+    label_width = max(len(label) for label, _cells in rows) + 2
+    lines = [" " * label_width + "".join(f"{h:>{width + 2}}" for h in headers)]
+    lines.append("-" * len(lines[0]))
+    lines += [f"{label:<{label_width}}" + "".join(f"{c:>{width + 2}}" for c in cells) for label, cells in rows]
+    folders = [f"{h}: {r.run}" for h, r in zip(headers, results)]
+    return "\n".join(lines + [""] + folders)
