@@ -3,6 +3,7 @@ builds, and the step reporter sends every step's loss and the practice's running
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -109,6 +110,10 @@ def test_two_servers_on_one_runs_folder_never_share_a_run_name(tmp_path, monkeyp
     # a finished run of that name (its claim gone) is never claimed again either
     (tmp_path / "cnn-practice-seed0-20261201-120000-9").mkdir()
     assert jobs.Jobs(tmp_path)._claim(config)[1].name == "cnn-practice-seed0-20261201-120000-10"
+    again = jobs.Jobs(tmp_path)
+    first, second = again._claim(config)[0], again._claim(config)[0]
+    shutil.rmtree(tmp_path / f".cnn-practice-seed0-{first}.tmp")  # a job that ended: its name is free on disk
+    assert again._claim(config)[0] not in (first, second)  # but a job id is never given twice by one server
 
 
 def test_a_read_only_runs_folder_is_said_without_a_command_line_flag(tmp_path):

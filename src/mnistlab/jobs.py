@@ -104,6 +104,7 @@ class Jobs:
         self.on_done = on_done
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
+        self.numbers = itertools.count(1)  # never a number twice here, even once a job is forgotten
         remove_stale_jobs(self.runs_dir)  # what servers killed earlier left behind
 
     def running(self) -> Job | None:
@@ -143,7 +144,7 @@ class Jobs:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise CannotWrite(cannot_write(self.runs_dir, err)) from None
-        for n in itertools.count(1):
+        for n in self.numbers:  # the claim on disk, not this count, settles it between processes
             job_id = f"{stamp}-{n}"
             out_dir = self.runs_dir / f"{base}-{job_id}"
             claim = claim_of(out_dir)
