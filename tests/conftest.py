@@ -128,10 +128,13 @@ def lab_runs(tmp_path_factory, quick_runs, mnist_root):
 @pytest.fixture
 def fake_runs(tmp_path):
     """A runs folder with an untrained mlp and cnn run (for what needs runs, not good ones)."""
-    runs = tmp_path / "runs"
-    for model in ("mlp", "cnn"):
-        helpers.write_fake_run(runs / f"{model}-practice-seed0", model)
-    return runs
+    return helpers.write_fake_runs(tmp_path / "runs")
+
+
+@pytest.fixture(scope="module")
+def fake_runs_module(tmp_path_factory):
+    """`fake_runs` shared by the tests of one module (a server started once for them all)."""
+    return helpers.write_fake_runs(tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")

@@ -4,29 +4,21 @@ import sys
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from mnistlab.cli import app
 from mnistlab.models import create_model
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
-def quick_runs(mnist_root, tmp_path_factory):
-    """`mnistlab run` end to end with a short step cap."""
+def lesson_runs(invoke, mnist_root, tmp_path_factory):
+    """`mnistlab run` end to end with a short step cap: (its runs folder, what it printed)."""
     runs_dir = tmp_path_factory.mktemp("runs")
     result = invoke("run", "--max-steps", 60, "--runs-dir", runs_dir, "--data-dir", mnist_root, "--device", "cpu")
     assert result.exit_code == 0, result.output
     return runs_dir, result.output
 
 
-def test_run_end_to_end(quick_runs):
-    runs_dir, output = quick_runs
+def test_run_end_to_end(lesson_runs):
+    runs_dir, output = lesson_runs
     assert "source: files already on disk" in output
     assert "MultiLayerNN (practice)" in output and "CNN (practice)" in output
     assert "669,706" in output and "61,706" in output
@@ -45,8 +37,8 @@ def test_run_end_to_end(quick_runs):
     assert (runs_dir / "samples.png").exists()
 
 
-def test_evaluate_run_folder_and_practice_pth(quick_runs, mnist_root, tmp_path):
-    runs_dir, _ = quick_runs
+def test_evaluate_run_folder_and_practice_pth(invoke, lesson_runs, mnist_root, tmp_path):
+    runs_dir, _ = lesson_runs
     metrics = json.loads((runs_dir / "cnn-practice-seed0" / "metrics.json").read_text())
     result = invoke("evaluate", runs_dir / "cnn-practice-seed0", "--data-dir", mnist_root)
     assert result.exit_code == 0, result.output
@@ -58,14 +50,14 @@ def test_evaluate_run_folder_and_practice_pth(quick_runs, mnist_root, tmp_path):
     assert result.exit_code == 0 and "MultiLayerNN" in result.output
 
 
-def test_train_command_writes_its_run_folder(mnist_root, tmp_path):
+def test_train_command_writes_its_run_folder(invoke, mnist_root, tmp_path):
     result = invoke("train", "mlp", "--max-steps", 20, "--seed", 4, "--out", tmp_path / "r", "--data-dir", mnist_root)
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / "config.json").read_text())["seed"] == 4
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["steps"] == 20
 
 
-def test_train_draws_its_loss_figure_in_the_chosen_language(mnist_root, tmp_path, monkeypatch):
+def test_train_draws_its_loss_figure_in_the_chosen_language(invoke, mnist_root, tmp_path, monkeypatch):
     from mnistlab import plots
 
     drawn = []
@@ -86,8 +78,8 @@ def one_line_error(result, text):
     assert "Traceback" not in result.output
 
 
-def test_bad_input_gets_one_line(quick_runs, mnist_root, tmp_path):
-    runs_dir, _ = quick_runs
+def test_bad_input_gets_one_line(invoke, lesson_runs, mnist_root, tmp_path):
+    runs_dir, _ = lesson_runs
     one_line_error(invoke("train", "resnet"), "'resnet' is not one of 'mlp', 'cnn'")
     bad = invoke("train", "mlp", "--epochs", -2, "--data-dir", mnist_root, "--out", tmp_path / "x")
     one_line_error(bad, "--epochs must be at least 1 (got -2)")
@@ -102,12 +94,12 @@ def test_bad_input_gets_one_line(quick_runs, mnist_root, tmp_path):
     assert not (tmp_path / "runs").exists()  # checked before any work
 
 
-def test_results_table_and_summary_in_spanish(quick_runs, monkeypatch):
+def test_results_table_and_summary_in_spanish(invoke, lesson_runs, monkeypatch):
     """The table `mnistlab run` ends with and `mnistlab summary`, from the locale or --lang."""
-    from mnistlab.evaluate import results_table
+    from mnistlab.tables import results_table
     from mnistlab.runs import load_run
 
-    runs_dir, english = quick_runs
+    runs_dir, english = lesson_runs
     found = [load_run(runs_dir / f"{name}-practice-seed0") for name in ("mlp", "cnn")]
     table = results_table(found, "es")
     assert table.split("\n")[2].split()[:3] == ["acierto", "en", "prueba"]
@@ -124,7 +116,7 @@ def test_results_table_and_summary_in_spanish(quick_runs, monkeypatch):
     assert "total parameters: 669,706 (all trainable)" in english.output
 
 
-def test_help_states_defaults():
+def test_help_states_defaults(invoke):
     result = invoke("train", "--help")
     assert result.exit_code == 0
     text = " ".join(result.output.split())  # help text wraps with the terminal width

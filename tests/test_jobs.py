@@ -21,7 +21,7 @@ def test_settings_become_the_cli_config():
     assert jobs.config_from({"model": "cnn"}) == TrainConfig(model="cnn")
     assert jobs.config_from({"model": "cnn", "recipe": "tuned", "epochs": None, "seed": 7, "max_steps": 50}) == \
         TrainConfig(model="cnn", recipe="tuned", seed=7, max_steps=50)
-    assert jobs.config_from({"model": "cnn", "recipe": "tuned"}).epochs == recipes.RECIPES["tuned"].cnn.epochs
+    assert jobs.config_from({"model": "cnn", "recipe": "tuned"}).epochs == recipes.RECIPES["tuned"].settings["cnn"].epochs
     with pytest.raises(MnistlabError, match="unknown setting 'device'"):
         jobs.config_from({"model": "cnn", "device": "cuda"})
 

@@ -91,7 +91,7 @@ def test_a_registry_entry_carries_what_a_network_is():
     assert entry.cls is type(create_model("cnn")) and entry.display_name == "CNN"
     assert entry.describe() == {"name": "cnn", "display_name": "CNN", "color": entry.color}
     assert entry.articles(texts("es")) == ("la CNN", "de la CNN", "a la CNN")
-    assert [e.display_name for e in MODELS.values()] == ["MultiLayerNN", "CNN"]
+    assert [e.display_name for e in MODELS.values()] == ["MultiLayerNN", "CNN", "SmallMLP"]
 
 
 def test_adding_a_network_is_one_registry_entry(monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 
 from mnistlab.evaluate import evaluate_accuracy
 from mnistlab.models import load_weights
-from mnistlab.practice import practice_datasets
+from practice import practice_datasets
 from mnistlab.train import TrainConfig, fit
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,26 +9,20 @@ from pathlib import Path
 
 import pytest
 from torchinfo import summary as torchinfo_summary
-from typer.testing import CliRunner
 
-from mnistlab.cli import app
 from mnistlab.errors import MnistlabError
 from mnistlab.layers import parameter_rows
 from mnistlab.models import lesson_models, create_model
 from mnistlab.report import build_report, figures
 from mnistlab.report.analysis import Network, analysis_sentences
 
-runner = CliRunner()
 SECTIONS = ["1. Setup", "2. Results", "3. Where they fail", "4. Training", "5. Parameters",
             "6. CNN layer sizes", "7. Analysis", "8. Why the CNN wins"]
 
 
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
 
 @pytest.fixture(scope="module")
-def quick(mnist_root, tmp_path_factory):
+def quick(invoke, mnist_root, tmp_path_factory):
     """`mnistlab run --seeds 2` capped at 60 steps: four real runs, and the report it ends with."""
     base = tmp_path_factory.mktemp("report")
     result = invoke("run", "--seeds", 2, "--max-steps", 60, "--device", "cpu", "--runs-dir", base / "runs",
@@ -144,7 +138,7 @@ def snapshot(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monkeypatch):
+def test_bad_input_is_one_clear_error_and_leaves_out_alone(invoke, quick, tmp_path, monkeypatch):
     base, _ = quick
     out = tmp_path / "report"
     shutil.copytree(base / "report", out)
@@ -184,7 +178,7 @@ def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monk
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "Traceback" not in result.output
 
 @pytest.mark.slow
-def test_report_command_replaces_the_report(quick, mnist_root, tmp_path):
+def test_report_command_replaces_the_report(invoke, quick, mnist_root, tmp_path):
     base, _ = quick
     out = tmp_path / "report"
     result = invoke("report", base / "runs" / "mlp-practice-seed0", base / "runs" / "cnn-practice-seed0",
@@ -198,7 +192,7 @@ def test_report_command_replaces_the_report(quick, mnist_root, tmp_path):
 
 
 @pytest.mark.parametrize("name", lesson_models())
-def test_summary_counts_match_pytorch_and_torchinfo(name):
+def test_summary_counts_match_pytorch_and_torchinfo(invoke, name):
     result = invoke("summary", name)
     assert result.exit_code == 0, result.output
     model = create_model(name)
@@ -289,7 +283,7 @@ def test_spanish_report_from_the_locale(quick, mnist_root, tmp_path, monkeypatch
     assert any("," in tick for tick in ticks) and not any("." in tick for tick in ticks)  # a decimal comma
 
 
-def test_lang_en_gives_the_english_report_whatever_the_locale(quick, mnist_root, tmp_path, monkeypatch):
+def test_lang_en_gives_the_english_report_whatever_the_locale(invoke, quick, mnist_root, tmp_path, monkeypatch):
     base, _ = quick
     monkeypatch.setenv("LANG", "es_ES.UTF-8")
     result = invoke("report", "--lang", "en", "--runs-dir", base / "runs", "--out", tmp_path / "r",

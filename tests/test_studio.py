@@ -15,7 +15,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from helpers import png_bytes
+from helpers import handed_on, png_bytes
+from mnistlab.models import load_weights
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running
 from mnistlab.web.strings import STRINGS
@@ -40,7 +41,7 @@ def own_runs(quick_runs, tmp_path):
     return tmp_path / "runs"
 
 
-def test_inside_gives_every_layer_of_both_networks(client, seven):
+def test_inside_gives_every_layer_of_both_networks(client, seven, quick_runs):
     png, label = seven
     answer = client.post("/api/inside", content=png, headers={"Content-Type": "image/png"}).json()
     predicted = client.post("/api/predict", content=png, headers={"Content-Type": "image/png"}).json()
@@ -54,8 +55,11 @@ def test_inside_gives_every_layer_of_both_networks(client, seven):
         logits = network["layers"][-1]["values"]
         assert network["digit"] == int(np.argmax(logits)) == predicted[name]["digit"]
         np.testing.assert_allclose(network["probabilities"], predicted[name]["probabilities"], atol=1e-3)
-        hidden = [v for layer in network["layers"][:-1] for v in layer["values"]]
-        assert min(hidden) >= 0  # after ReLU (and max-pooling of ReLU outputs)
+        # each layer as the served network's own forward() hands it on (rounded to 4 decimals by the API)
+        _, model = load_weights(quick_runs / f"{name}-quick" / "model.pth", name)
+        passed = handed_on(model, np.reshape(answer["input"], (28, 28)))
+        for layer, values in zip(network["layers"], passed, strict=True):
+            np.testing.assert_allclose(layer["values"], values.ravel(), rtol=1e-3, atol=1e-2, err_msg=layer["name"])
     assert answer["networks"]["cnn"]["digit"] == label
 
 
@@ -129,7 +133,7 @@ def test_architecture_and_info_say_what_each_layer_and_network_is():
                             ("fc3", "logits")]
     mlp = create_app(models={"mlp": create_model("mlp")})
     assert [row["role"] for row in TestClient(mlp).get("/api/architecture").json()["mlp"]["layers"]] == \
-        ["input", "hidden", "hidden", "logits"]
+        ["input", "flatten", "hidden", "hidden", "logits"]  # the flatten step as `mnistlab summary mlp` shows it
     info = test_client.get("/api/info").json()
     assert [(m["name"], m["display_name"]) for m in info["models"]] == [(name, entry.display_name) for name, entry in MODELS.items()]
 
@@ -280,7 +284,7 @@ def test_the_page_is_es_modules_served_as_they_are(client):
                                             ("127.1", True), ("0x7f.1", True), ("0.0.0.0", False), ("::", False),
                                             ("192.168.1.20", False), ("example.org", False), ("127.1.example", False)])
 def test_training_is_on_by_default_only_on_loopback(host, loopback):
-    from mnistlab.web.server import is_loopback
+    from mnistlab.cli import is_loopback
 
     assert is_loopback(host) is loopback
 

@@ -4,17 +4,14 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from helpers import interrupt_in_epoch
+from helpers import interrupt_in_epoch, quiet
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.models import create_model
-from mnistlab.practice import practice_datasets, practice_train
+from practice import practice_datasets, practice_train
 from mnistlab.config import ConfigError
 from mnistlab.train import TrainConfig, fit, resolve_device
 
-
-def quiet(_line):
-    pass
 
 
 @pytest.mark.parametrize("kwargs, message", [

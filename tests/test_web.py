@@ -15,9 +15,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 from PIL import Image
-from typer.testing import CliRunner
 
-from mnistlab.cli import app as cli_app
 from mnistlab.errors import MnistlabError
 from mnistlab.models import create_model
 from mnistlab.preprocess import image_to_mnist
@@ -98,7 +96,7 @@ Image.new("1", (5000, 5000)).save(BIG_PNG, "PNG")
 @pytest.mark.parametrize("body, content_type, status, message", [
     (b"hello, not an image", "image/png", 400, "the request body is not a PNG or JPEG image"),
     (NOISE_PNG[:400], "image/png", 400, "damaged or truncated"),
-    (GIF.getvalue(), "image/png", 400, "is in GIF format, not PNG or JPEG"),
+    (GIF.getvalue(), "image/png", 400, "is a GIF image"),
     (BIG_PNG.getvalue(), "image/png", 400, "5000×5000 pixels"),
     (WHITE_CANVAS, "image/png", 422, "blank"),
     (CLEAR_CANVAS, "image/png", 422, "blank"),
@@ -173,12 +171,12 @@ def test_models_built_in_code_are_served():
         create_app(models={"vgg": create_model("cnn")})
 
 
-def test_predict_command_prints_the_right_digits(runs_dir, digits, tmp_path):
+def test_predict_command_prints_the_right_digits(invoke, runs_dir, digits, tmp_path):
     paths = []
     for index, (png, label) in enumerate(digits[:10]):
         paths.append(tmp_path / f"digit{index}.png")
         paths[-1].write_bytes(png)
-    result = CliRunner().invoke(cli_app, ["predict", *map(str, paths), "--runs", str(runs_dir)])
+    result = invoke("predict", *paths, "--runs", runs_dir)
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0].split() == ["file", "MultiLayerNN", "CNN"]
@@ -187,7 +185,7 @@ def test_predict_command_prints_the_right_digits(runs_dir, digits, tmp_path):
     assert [row[1] for row in printed] == labels  # the CNN gets all ten right
     assert sum(row[0] == label for row, label in zip(printed, labels)) >= 9
 
-    only_cnn = CliRunner().invoke(cli_app, ["predict", str(paths[0]), "--model", "cnn", "--runs", str(runs_dir)])
+    only_cnn = invoke("predict", paths[0], "--model", "cnn", "--runs", runs_dir)
     assert only_cnn.exit_code == 0 and only_cnn.output.split()[:2] == ["file", "CNN"]
 
 
@@ -196,17 +194,17 @@ def test_predict_command_prints_the_right_digits(runs_dir, digits, tmp_path):
     (NOISE_PNG[:400], "is damaged or truncated"),
     (WHITE_CANVAS, "is blank"),
 ])
-def test_predict_command_refuses_bad_files_in_one_line(runs_dir, tmp_path, content, message):
+def test_predict_command_refuses_bad_files_in_one_line(invoke, runs_dir, tmp_path, content, message):
     bad = tmp_path / "bad.png"
     bad.write_bytes(content)
-    result = CliRunner().invoke(cli_app, ["predict", str(bad), "--runs", str(runs_dir)])
+    result = invoke("predict", bad, "--runs", runs_dir)
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0 and message in result.output and "Traceback" not in result.output
-    missing = CliRunner().invoke(cli_app, ["predict", str(tmp_path / "absent.png"), "--runs", str(runs_dir)])
+    missing = invoke("predict", tmp_path / "absent.png", "--runs", runs_dir)
     assert missing.exit_code == 1 and "absent.png: cannot read it" in missing.output
 
 @pytest.mark.slow
-def test_serve_command_serves_and_names_the_missing_network(runs_dir, tmp_path):
+def test_serve_command_serves_and_names_the_missing_network(invoke, runs_dir, tmp_path):
     shutil.copytree(runs_dir / "mlp-quick", tmp_path / "mlp-quick")
     server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", "--port", "0", "--runs", str(tmp_path)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -220,11 +218,11 @@ def test_serve_command_serves_and_names_the_missing_network(runs_dir, tmp_path):
         _, errors = server.communicate(timeout=20)
     assert "`mnistlab train cnn` makes one; serving the other network" in errors
 
-    empty = CliRunner().invoke(cli_app, ["serve", "--runs", str(tmp_path / "none")])
+    empty = invoke("serve", "--runs", tmp_path / "none")
     assert empty.exit_code == 1 and "no trained network" in empty.output
     taken = bind("127.0.0.1", 0)
     assert taken.proto == socket.IPPROTO_TCP  # else asyncio leaves Nagle on: a 40 ms stall per response
-    busy = CliRunner().invoke(cli_app, ["serve", "--runs", str(runs_dir), "--port", str(taken.getsockname()[1])])
+    busy = invoke("serve", "--runs", runs_dir, "--port", taken.getsockname()[1])
     taken.close()
     assert busy.exit_code == 1 and "cannot listen on 127.0.0.1:" in busy.output
 

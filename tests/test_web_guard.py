@@ -137,16 +137,6 @@ def served(fake_runs_module, tmp_path_factory):
         process.wait(timeout=20)
 
 
-@pytest.fixture(scope="module")
-def fake_runs_module(tmp_path_factory):
-    from helpers import write_fake_run
-
-    runs = tmp_path_factory.mktemp("runs")
-    for model in ("mlp", "cnn"):
-        write_fake_run(runs / f"{model}-practice-seed0", model)
-    return runs
-
-
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024

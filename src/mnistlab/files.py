@@ -51,16 +51,20 @@ def read_bytes(path: Path, limit: int) -> bytes:
         raise
     except OSError as err:
         raise UnreadableFile(path, f"cannot be read ({err.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise UnreadableFile(path, f"cannot be read ({_kind(info.st_mode)}, not a file)")
         if info.st_size > limit:
             raise UnreadableFile(path, f"is {info.st_size / MB:,.1f} MB, more than the {limit / MB:g} MB read")
-        try:
+        with os.fdopen(fd, "rb") as f:
+            fd = None  # closed with f
             data = f.read(limit + 1)  # a file growing while it is read is still read only so far
-        except OSError as err:
-            raise UnreadableFile(path, f"cannot be read ({err.strerror})") from None
+    except OSError as err:
+        raise UnreadableFile(path, f"cannot be read ({err.strerror})") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
     if len(data) > limit:
         raise UnreadableFile(path, f"is more than the {limit / MB:g} MB read")
     return data
@@ -82,6 +86,11 @@ def atomic_write(path: Path, write) -> None:
             write(f)
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename is None:  # a failed write() does not say which file; the message should
+            raise OSError(err.errno, err.strerror, str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -166,10 +175,23 @@ def out_folder(out: Path, flag: str, what: str, not_ours, example: str) -> Path:
     return real if out.is_symlink() or out.name in ("", "..") else out
 
 
+def check_writable(folder: Path, what: str, fix: str) -> None:
+    """Fail now, not after the long work, if `folder`'s parent cannot take new files (read-only, no
+    permission); the parent is made if missing."""
+    folder = Path(folder)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder.parent):
+            pass
+    except OSError as err:  # the probe's own temporary name would say nothing
+        raise write_error(what, folder, OSError(err.errno, err.strerror), fix) from None
+
+
 def write_error(what: str, where: Path, err: OSError, fix: str) -> MnistlabError:
     """A failed write (disk full, read-only disk, no permission) as one line: what could not be
     written, where, why, and `fix`."""
-    detail = f"{err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+    detail = f"{err.strerror or err}" + (f" while writing {Path(err.filename).name}"
+                                         if err.filename and Path(err.filename) != Path(where) else "")
     return MnistlabError(f"cannot write {what} {where} ({detail}); {fix}")
 
 

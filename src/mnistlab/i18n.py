@@ -78,11 +78,6 @@ def translation(lang: str) -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang])  # a missing .mo is a packaging bug
 
 
-def gettext_for(lang: str):
-    """`_` for `lang`."""
-    return translation(lang).gettext
-
-
 def _apply(kind: str, value: float, lang: str, digits: int) -> str:
     """The language's own decimal or percent pattern (separators, spacing) with exactly `digits` decimals."""
     locale = Locale.parse(check_lang(lang))

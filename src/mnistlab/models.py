@@ -4,6 +4,7 @@ the CLI, the report, the tests and the web app all go through."""
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -14,6 +15,10 @@ import torch.nn.functional as F
 
 from mnistlab.data import IMAGE_PIXELS
 from mnistlab.errors import MnistlabError
+from mnistlab.files import read_bytes
+
+# The MLP's weights are 2.7 MB; a checkpoint that also holds an optimizer's state, a few times that.
+MAX_WEIGHTS_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -143,14 +148,28 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def known_shapes() -> dict[str, set[tuple[int, ...]]]:
+    """{state_dict key: the shapes it has in the registered networks}."""
+    shapes: dict[str, set[tuple[int, ...]]] = {}
+    for name in MODELS:
+        for key, tensor in create_model(name).state_dict().items():
+            shapes.setdefault(key, set()).add(tuple(tensor.shape))
+    return shapes
+
+
 def read_state_dict(path) -> dict[str, torch.Tensor]:
-    """The state_dict in `path`, loaded safely (checkpoints are untrusted input)."""
+    """The state_dict in `path`, loaded safely (checkpoints are untrusted input): a regular file of
+    at most MAX_WEIGHTS_BYTES, unpickled with weights_only, the sizes its tensors declare checked
+    before any value is looked at. Any keys and shapes: `load_weights` matches them to a network."""
     try:
+        raw = read_bytes(path, MAX_WEIGHTS_BYTES)
         with warnings.catch_warnings():  # torch warns about sparse tensors, refused below anyway
             warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise MnistlabError(f"{path}: no such file; train a model with `mnistlab train mlp` or `cnn`") from None
+    except MnistlabError:
+        raise
     except Exception as err:
         raise MnistlabError(f"{path} is not a PyTorch weights file ({type(err).__name__}); "
                             f"point to a model.pth that `mnistlab train` or torch.save wrote") from None
@@ -158,6 +177,14 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         state = state["model"]  # a checkpoint dict that wraps the state_dict
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MnistlabError(f"{path} does not hold a state_dict of tensors")
+    # Sizes are metadata: a 2.7 MB file may declare a 4 TB tensor (a stride-0 view of one stored
+    # number), and looking at its values would allocate it. What a capped file holds honestly, no more.
+    declared = {key: tensor.numel() * tensor.element_size() for key, tensor in state.items()}
+    if sum(declared.values()) > MAX_WEIGHTS_BYTES:
+        key = max(declared, key=declared.get)
+        raise MnistlabError(f"{path}: {key} declares {state[key].numel():,} values, more than a weights file of at "
+                            f"most {MAX_WEIGHTS_BYTES >> 20} MB holds; point to a model.pth that `mnistlab train` or "
+                            f"the practice wrote")
     for key, tensor in state.items():
         problem = tensor_problem(tensor)
         if problem:
@@ -188,6 +215,10 @@ def fits(name: str, state: dict) -> bool:
 def load_weights(path, model_name: str | None = None) -> tuple[str, nn.Module]:
     """(name, network) with the weights in `path`; the architecture is recognised if not given."""
     state = read_state_dict(path)
+    unknown = [key for key in state if key not in known_shapes()]
+    if unknown:
+        raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): it holds a tensor {unknown[0]!r} "
+                            f"that neither has; point to a model.pth that `mnistlab train` or the practice wrote")
     matches = [name for name in MODELS if fits(name, state)]
     if model_name is None:
         if not matches:

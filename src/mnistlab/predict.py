@@ -15,7 +15,8 @@ from mnistlab.data import network_input
 from mnistlab.errors import MnistlabError
 from mnistlab.inside import LayerOutput, first_image, forward_layers
 from mnistlab.models import MODELS, lesson_models, load_weights
-from mnistlab.preprocess import image_to_mnist
+from mnistlab.files import UnreadableFile, read_bytes
+from mnistlab.preprocess import MAX_FILE_BYTES, image_to_mnist
 from mnistlab.runs import latest_run
 
 
@@ -52,10 +53,20 @@ class Inference:
     layers: list[LayerOutput] | None = None
 
 
+class MissingNote(str):
+    """Why a network is not served and how to train it: a message (as the CLI and /api/info show it)
+    that knows which network it is about."""
+
+    def __new__(cls, network: str, message: str):
+        note = super().__new__(cls, message)
+        note.network = network
+        return note
+
+
 @dataclass
 class Networks:
     loaded: dict[str, LoadedNetwork]  # in registry order
-    missing: list[str] = field(default_factory=list)  # one message per missing network: how to train it
+    missing: list[MissingNote] = field(default_factory=list)  # one per missing network
 
     @torch.inference_mode()
     def infer(self, images: np.ndarray, layers: bool = False) -> dict[str, Inference]:
@@ -81,7 +92,7 @@ class Networks:
         """Serve `network` in place of the one of its kind (a run that just finished), in one swap."""
         loaded = {**self.loaded, network.name: network}
         self.loaded = {name: loaded[name] for name in MODELS if name in loaded}  # registry order
-        self.missing = [message for message in self.missing if f"train {network.name}`" not in message]
+        self.missing = [note for note in self.missing if note.network != network.name]
 
 
 def run_network(run) -> LoadedNetwork:
@@ -108,7 +119,7 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = N
         try:
             loaded[name] = run_network(latest_run(runs_dir, name, permuted))
         except MnistlabError as err:
-            missing.append(str(err))
+            missing.append(MissingNote(name, str(err)))
     if not loaded:
         wanted = " or ".join(f"`mnistlab train {name}`" for name in names)
         raise MnistlabError(f"no trained network in {runs_dir}; `mnistlab run` trains both ({wanted} trains one)"
@@ -122,7 +133,9 @@ def predict_files(paths: list[Path], networks: Networks) -> str:
     images = []
     for path in paths:
         try:
-            data = Path(path).read_bytes()
+            data = read_bytes(path, MAX_FILE_BYTES)  # a regular file: never /dev/zero or a FIFO
+        except UnreadableFile as err:
+            raise MnistlabError(f"{path}: {err.reason}; give a PNG or JPEG file") from None
         except OSError as err:
             raise MnistlabError(f"{path}: cannot read it ({err.strerror})") from None
         images.append(image_to_mnist(data, str(path)))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from mnistlab.data import IMAGE_SIDE as SIZE  # MNIST's field
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import MnistlabError, an
 
 BOX = 20  # MNIST scaled each digit so that its longer side fits 20 px
 # Measured on the 10,000 MNIST test images: the mean centre of mass is (13.99, 14.01) in pixel-index
@@ -25,6 +25,7 @@ CENTRE = 14.0
 MAX_PIXELS = 2048 * 1024
 # JPEG can decode at 1/2, 1/4 or 1/8 scale (draft mode), so larger photos are reduced while loading.
 MAX_JPEG_PIXELS = 16 * MAX_PIXELS
+MAX_FILE_BYTES = 32 << 20  # an image file read from disk: a 30-megapixel phone JPEG is ~15 MB
 WORK_SIDE = 1024  # larger images are reduced to this many pixels a side before the float work
 # Decodes allowed at once, whatever the number of requests: each holds up to ~25 MB.
 DECODE_SLOTS = threading.BoundedSemaphore(2)
@@ -48,7 +49,7 @@ def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
     except Exception:  # PIL raises many kinds for non-images; all mean the same thing here
         raise MnistlabError(f"{name} is not a PNG or JPEG image") from None
     if image.format not in FORMATS:
-        raise MnistlabError(f"{name} is in {image.format} format, not PNG or JPEG; send a PNG or JPEG")
+        raise MnistlabError(f"{name} is {an(str(image.format))} image; send a PNG or JPEG")
     width, height = image.size
     cap = MAX_JPEG_PIXELS if image.format in JPEG_FORMATS else MAX_PIXELS
     if width * height > cap:

@@ -224,7 +224,9 @@ def load_run(path: str | Path) -> Run:
         raise MnistlabError(f"{path} mixes two runs (metrics.json after {done[1]} epochs, config.json "
                             f"{done[0]}); `{make}` makes the folder whole again")
     if not (path / WEIGHTS).is_file():
-        raise MnistlabError(f"{path / WEIGHTS} is missing; `{make}` makes it")
+        there = (path / WEIGHTS).exists() or (path / WEIGHTS).is_symlink()
+        raise MnistlabError(f"{path / WEIGHTS} {'is not a regular file' if there else 'is missing'}; "
+                            f"`{make}` makes it")
     return Run(path, config, history, metrics)
 
 

@@ -23,6 +23,13 @@ LECUN_1998 = [
     (N_("3-layer NN with 300+100 hidden units"), 3.05),
     ("LeNet-5", 0.95),
 ]
+
+
+def lecun_references(convolutional: bool) -> list[tuple[str, float]]:
+    """Their results a network compares with: LeNet-5 for a convolutional one, else their perceptrons."""
+    return LECUN_1998[2:] if convolutional else LECUN_1998[:2]
+
+
 # An epoch-to-epoch change in mean training loss smaller than this counts as flat (converged).
 FLAT_LOSS_CHANGE = 0.02
 
@@ -266,7 +273,7 @@ def lecun_sentence(net: Network, t: Texts) -> str:
     _ = t.gettext
     error = (1 - net.accuracy) * 100
     compared = []
-    for name, reference in LECUN_1998[2:] if net.convolutional else LECUN_1998[:2]:  # LeNet-5, or their MLPs
+    for name, reference in lecun_references(net.convolutional):
         values = dict(reference=_reference(reference, t), name=_(name))
         if abs(error - reference) < 0.005:
             compared.append(_("equal to the {reference} of their {name}").format(**values))

@@ -15,7 +15,7 @@ from mnistlab import data, files, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.i18n import texts
-from mnistlab.layers import cnn_size_rows, measured_shapes, parameter_rows
+from mnistlab.layers import describe, parameter_rows
 from mnistlab.models import MODELS, create_model, lesson_models, load_weights
 from mnistlab.report import figures, why
 from mnistlab.report.analysis import Network
@@ -145,6 +145,7 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
     (default: the locale's language); returns out/index.html."""
     t = texts(lang)
     given, out = Path(out), files.out_folder(out, "--out", "the report", not_a_report, "report")
+    files.check_writable(out, "the report", "give another --out")
     paths = [Path(p) for p in paths or []]
     groups = select_runs(paths, Path(runs_dir))
     permuted, small = select_experiments(paths, Path(runs_dir), groups)
@@ -152,9 +153,8 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
     networks = [prepare(name, groups[name], test_images, test_labels) for name in lesson_models()]
     experiments = why.prepare({name: groups[name][0] for name in lesson_models()}, permuted, small, test_images,
                               test_labels)
-    cnn = create_model(next(n.name for n in networks if n.convolutional))
-    measured = measured_shapes(cnn)  # one forward pass with hooks, for the sizes and their check
-    sections = all_sections(networks, cnn_size_rows(cnn, measured), measured, t)
+    cnn = create_model(next(n.name for n in networks if n.convolutional))  # its sizes are deliverable 4
+    sections = all_sections(networks, describe(cnn), t)
     sections.append(Section("why-the-cnn-wins", t.gettext("Why the CNN wins"), why.why_section(experiments, t)))
     first, second = (MODELS[name].display_name for name in lesson_models())
     title = t.gettext("mnistlab report: {first} vs {second}").format(first=first, second=second)

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from mnistlab import data, plots, recipes
 from mnistlab.i18n import Texts
-from mnistlab.layers import SizeRow, format_shape
+from mnistlab.layers import LayerRow, format_shape, layer_kind
 from mnistlab.report.analysis import Network, analysis_sentences, percent_pm, phrases, roles
 
 GALLERY = 24  # misclassified test images shown per network, the most confident mistakes first
@@ -210,26 +210,19 @@ def parameters_section(networks: list[Network], t: Texts) -> list:
                   efficiency)]
 
 
-def layer_kind(kind: str, t: Texts) -> str:
-    """The two steps that are not PyTorch modules, named in the reader's language."""
-    return {"image": t.pgettext("layer type", "image"), "view": t.pgettext("layer type", "view")}.get(kind, kind)
-
-
-def sizes_section(size_rows: list[SizeRow], measured: dict, t: Texts) -> list:
-    """`size_rows` worked out by layers.cnn_size_rows (which raises on a mismatch) and `measured`, the
-    shapes of the one forward pass with hooks both came from."""
+def sizes_section(layers: list[LayerRow], t: Texts) -> list:
+    """The CNN's rows from layers.describe, whose sizes are worked out with the formula and checked
+    against the shapes its forward pass produced (a mismatch raises there)."""
     _ = t.gettext
-    table, previous = [], None
-    for row in size_rows:
-        hooked = measured.get(row.layer, (None, None))[1]
-        if row.layer == "flatten":
-            hooked = measured["fc1"][0]  # the view has no module: fc1's input is what it produced
-        working = _("one 28×28 grayscale image") if row.layer == "input" else row.working
-        table.append([_("input") if row.layer == "input" else row.layer, layer_kind(row.kind, t), format_shape(previous) if previous else "",
-                      format_shape(row.shape), str(row.feature_maps or ""), str(row.kernel or ""),
-                      str(row.stride or ""), "" if row.padding is None else str(row.padding), working,
-                      f"{format_shape(hooked)} ✓" if hooked else _("(the image)")])
-        previous = row.shape
+    table = []
+    for row in layers:
+        first = row.role == "input"
+        table.append([_("input") if first else row.name, layer_kind(row.kind, t),
+                      format_shape(row.input_shape) if row.input_shape else "",
+                      format_shape(row.output_shape), str(row.feature_maps or ""), str(row.kernel or ""),
+                      str(row.stride or ""), "" if row.padding is None else str(row.padding),
+                      _("one 28×28 grayscale image") if first else row.working,
+                      _("(the image)") if first else f"{format_shape(row.output_shape)} ✓"])
     return [Paragraph(_("Output size of a convolution or pooling layer: O = (W − F + 2P) / S + 1, with W the input "
                         "width, F the kernel size, P the padding and S the stride. Every row below is worked out with "
                         "this formula and checked against the shape measured with forward hooks on the network.")),
@@ -241,7 +234,7 @@ def sizes_section(size_rows: list[SizeRow], measured: dict, t: Texts) -> list:
                                          "strong activation."))]
 
 
-def all_sections(networks: list[Network], size_rows: list[SizeRow], measured: dict, t: Texts) -> list[Section]:
+def all_sections(networks: list[Network], cnn_layers: list[LayerRow], t: Texts) -> list[Section]:
     _ = t.gettext
     a, b = networks
     return [
@@ -250,6 +243,6 @@ def all_sections(networks: list[Network], size_rows: list[SizeRow], measured: di
         Section("where-they-fail", _("Where they fail"), failures_section(networks, t)),
         Section("training", _("Training"), training_section(networks, t)),
         Section("parameters", _("Parameters"), parameters_section(networks, t)),
-        Section("cnn-layer-sizes", _("CNN layer sizes"), sizes_section(size_rows, measured, t)),
+        Section("cnn-layer-sizes", _("CNN layer sizes"), sizes_section(cnn_layers, t)),
         Section("analysis", _("Analysis"), [Paragraph(s) for s in analysis_sentences(a, b, t.lang)]),
     ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import math
 import resource
@@ -57,24 +56,6 @@ def bind(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
         raise MnistlabError(f"cannot listen on {host}:{port} ({reason}); pass another --port or --host") from None
     sock.listen(128)
     return sock
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (as given to --host) listens on this machine only: 127.x (in any form the
-    resolver accepts, 127.1 included), ::1, localhost in any case."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        pass
-    if ":" in name:
-        return False
-    try:  # inet_aton reads 127.1 and 0x7f.1 as the resolver does
-        return ipaddress.ip_address(socket.inet_aton(name)).is_loopback
-    except OSError:
-        return False
 
 
 def url_of(sock: socket.socket) -> str:

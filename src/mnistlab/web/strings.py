@@ -5,11 +5,7 @@ Placeholders in braces ({ms}) are filled in by the page."""
 from __future__ import annotations
 
 from mnistlab.i18n import LANGUAGES, translation
-
-
-def _(message: str) -> str:
-    """Marks a message for extraction (pybabel extract); translated later by `strings_for`."""
-    return message
+from mnistlab.i18n import N_ as _  # marks each message for extraction; `strings_for` translates them
 
 
 STRINGS = {

@@ -14,10 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mnistlab import i18n
-from mnistlab.data import IMAGE_PIXELS, IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.inside import layer_weight
-from mnistlab.layers import cnn_size_rows, format_shape, parameter_rows
+from mnistlab.layers import describe, format_shape
 from mnistlab.web.answers import inside_answer
 from mnistlab.web.deps import NetworksDep, SettingsDep
 from mnistlab.web.http import BadInput, read_drawing
@@ -100,34 +99,12 @@ async def strings(request: Request, settings: SettingsDep, lang: str | None = No
 
 
 def describe_layers(name: str, model) -> list[dict]:
-    """Per layer: output shape, how its size follows from its input (O = (W − F + 2P)/S + 1 for the
-    CNN's conv and pool layers) and its parameters; the rows of layers.py as JSON."""
-    parameters = {row.name: row for row in parameter_rows(model)}
-    if name == "cnn":
-        rows = [(row.layer, row.kind, row.shape, row.working, row.kernel, row.stride, row.padding)
-                for row in cnn_size_rows(model)]
-    else:
-        rows, width = [("input", "image", (IMAGE_PIXELS,), f"{IMAGE_SIDE} × {IMAGE_SIDE} = {IMAGE_PIXELS}",
-                        None, None, None)], IMAGE_PIXELS
-        for row in parameters.values():
-            rows.append((row.name, row.kind, (row.weight_shape[0],), f"{width} → {row.weight_shape[0]}",
-                         None, None, None))
-            width = row.weight_shape[0]
-    described = []
-    for index, (layer, kind, shape, working, kernel, stride, padding) in enumerate(rows):
-        params = parameters.get(layer)
-        described.append({
-            "name": layer, "kind": kind, "role": layer_role(kind, last=index == len(rows) - 1),
-            "shape": list(shape), "shape_text": format_shape(shape),
-            "working": working, "kernel": kernel, "stride": stride, "padding": padding,
-            "parameters": None if params is None else {"weight_shape": list(params.weight_shape),
-                                                       "weights": params.weights, "biases": params.biases,
-                                                       "total": params.total}})
-    return described
-
-
-def layer_role(kind: str, last: bool) -> str:
-    """What a layer is for the page: input, conv, pool, flatten, hidden (a dense layer) or logits (the last)."""
-    if last:
-        return "logits"
-    return {"image": "input", "view": "flatten", "Conv2d": "conv", "MaxPool2d": "pool"}.get(kind, "hidden")
+    """layers.describe's rows as JSON: per step, its role, output shape, how its size follows from
+    its input (O = (W − F + 2P)/S + 1 for convolution and pooling) and its parameters."""
+    return [{"name": row.name, "kind": row.kind, "role": row.role, "relu": row.relu,
+             "shape": list(row.output_shape), "shape_text": format_shape(row.output_shape),
+             "working": row.working, "kernel": row.kernel, "stride": row.stride, "padding": row.padding,
+             "parameters": None if row.weight_shape is None else {
+                 "weight_shape": list(row.weight_shape), "weights": row.weights, "biases": row.biases,
+                 "total": row.total}}
+            for row in describe(model)]
