@@ -144,7 +144,8 @@ def client(quick_runs):
 
     from mnistlab.web.app import create_app
 
-    return TestClient(create_app(runs_dir=quick_runs))
+    with TestClient(create_app(runs_dir=quick_runs)) as client:  # `with`: the app's lifespan runs (its trainer)
+        yield client
 
 
 @pytest.fixture

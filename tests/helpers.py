@@ -112,3 +112,21 @@ def interrupt_in_epoch(monkeypatch, epoch: int) -> None:
         return real_epoch(*args, **kwargs)
 
     monkeypatch.setattr(train, "train_one_epoch", interrupted)
+
+
+def stub_job(manager, job_id: str, events=()):
+    """A job in `manager` (a jobs.Jobs) that trains nothing: its events are what the test appends, its
+    process a sleeping Python, so streams, caps and Stop can be tested without a training."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from mnistlab.jobs import Job
+    from mnistlab.train import TrainConfig
+
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    out_dir = manager.runs_dir / f"mlp-practice-seed0-20261201-120000-{job_id}"
+    job = Job(job_id, TrainConfig(model="mlp"), out_dir, out_dir.with_name(f".{out_dir.name}.tmp"), process,
+              tempfile.TemporaryFile("w+"), [{"event": kind, "data": data} for kind, data in events])
+    manager.jobs[job_id] = job
+    return job

@@ -101,6 +101,9 @@ Image.new("1", (5000, 5000)).save(BIG_PNG, "PNG")
     (WHITE_CANVAS, "image/png", 422, "blank"),
     (CLEAR_CANVAS, "image/png", 422, "blank"),
     (data_url(WHITE_CANVAS).encode(), "text/plain", 422, "blank"),
+    (json.dumps({"image": data_url(CLEAR_CANVAS)}).encode(), "application/json", 422, "blank"),
+    (json.dumps({"pixels": [0] * 784}).encode(), "application/json", 422, "blank"),
+    (json.dumps({"pixels": [0.04] * 784}).encode(), "application/json", 422, "blank"),
     (b"", "image/png", 400, "empty"),
     (b"\x00" * (1024 * 1024 + 1), "image/png", 413, "at most 1,048,576"),
     (b"x" * 10, "application/octet-stream", 415, "unsupported Content-Type"),
@@ -108,7 +111,8 @@ Image.new("1", (5000, 5000)).save(BIG_PNG, "PNG")
     (b"x" * 10, None, 415, "unsupported Content-Type"),
     (b"data:image/gif;base64,R0lGOD", "text/plain", 400, "expected a data URL"),
     (b"data:image/png;base64,@@@@", "text/plain", 400, "base64 part is malformed"),
-    (b"\xff\xfe", "text/plain", 400, "UTF-8"),
+    (b"\xff\xfe", "text/plain", 400, "^the text/plain body must be UTF-8 text$"),
+    (b"\xff\xfe", "application/json", 400, "^the application/json body must be UTF-8 text$"),
     (b'{"pixels": [0.5, 0.5]}', "application/json", 400, r"784 numbers \(got 2\)"),
     (json.dumps({"pixels": [0.1] * 783 + [float("nan")]}).encode(), "application/json", 400, "finite"),
     (b'{"pixels": [' + b"0," * 783 + b"Infinity]}", "application/json", 400, "finite"),
@@ -151,6 +155,7 @@ def test_one_missing_network_is_named_with_its_train_command(runs_dir, tmp_path,
     app = create_app(runs_dir=tmp_path)
     info = TestClient(app).get("/api/info").json()
     assert [net["name"] for net in info["networks"]] == ["mlp"]
+    assert info["networks"][0]["source"] == "mlp-quick"  # relative to the runs folder: no path of this machine
     assert info["networks"][0]["test_accuracy"] >= 0.9
     assert "`mnistlab train cnn`" in info["missing"][0]
     answer = TestClient(app).post("/api/predict", content=digits[0][0], headers={"Content-Type": "image/png"}).json()

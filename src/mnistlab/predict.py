@@ -1,6 +1,6 @@
-"""Trained networks at work: the latest run of each loaded once, one forward pass giving every
-network's probabilities for the same 28×28 inputs, and `mnistlab predict`'s table for image files.
-The web app serves these; it holds only HTTP."""
+"""Trained networks at work: the latest run of each loaded once, one inference path giving every
+network's probabilities (and, when asked, every layer's output) for the same 28×28 inputs, and
+`mnistlab predict`'s table for image files. The web app serves these; it holds only HTTP."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import torch.nn as nn
 
 from mnistlab.data import network_input
 from mnistlab.errors import MnistlabError
+from mnistlab.inside import LayerOutput, first_image, forward_layers
 from mnistlab.models import MODELS, lesson_models, load_weights
+from mnistlab.files import UnreadableFile, read_bytes
+from mnistlab.preprocess import MAX_FILE_BYTES, image_to_mnist
 from mnistlab.runs import latest_run
 
 
@@ -27,13 +30,30 @@ class LoadedNetwork:
     file: str | None = None  # the weights file it was loaded from
     run: str | None = None  # the run folder's name, None for a bare .pth file
 
-    def describe(self) -> dict:
-        return {**MODELS[self.name].describe(), "source": self.source, "test_accuracy": self.test_accuracy,
-                "permuted": self.permuted, "file": self.file, "run": self.run}
+    def describe(self, runs_dir: str | Path | None = None) -> dict:
+        """As the web page shows it; `source` relative to `runs_dir` when it lies inside it."""
+        source = self.source
+        if runs_dir is not None and Path(source).is_absolute():
+            try:
+                source = Path(source).resolve().relative_to(Path(runs_dir).resolve()).as_posix()
+            except ValueError:
+                source = Path(source).name  # never an absolute path of this machine
+        return {**MODELS[self.name].describe(), "source": source, "test_accuracy": self.test_accuracy,
+                "permuted": self.permuted,
+                "file": Path(self.file).name if self.file else None, "run": self.run}
 
     def sees(self, batch: torch.Tensor) -> torch.Tensor:
         """What this network is fed of (N, 1, 28, 28) images: their pixels scrambled if it was trained so."""
         return network_input(batch, self.permuted)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """One network's answer for a batch: softmax probabilities (N, 10) and, if asked for, every
+    layer's output for the batch's first image (the last layer's values are the logits)."""
+
+    probabilities: np.ndarray
+    layers: list[LayerOutput] | None = None
 
 
 class MissingNote(str):
@@ -52,10 +72,24 @@ class Networks:
     missing: list[MissingNote] = field(default_factory=list)  # one per missing network
 
     @torch.inference_mode()
+    def infer(self, images: np.ndarray, layers: bool = False) -> dict[str, Inference]:
+        """(N, 28, 28) inputs in [0, 1] → {name: Inference}, every layer kept if `layers`. The one
+        inference path: the answers and the inside view both come from here, from one pass."""
+        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
+        answers = {}
+        for name, net in self.loaded.items():  # a snapshot: `use` swaps the dict whole, never edits it
+            seen = net.sees(batch)  # scrambled for a network trained on permuted pixels
+            if layers:
+                outputs = forward_layers(net.model, seen)
+                logits = outputs[-1][1]
+            else:
+                outputs, logits = None, net.model(seen)  # (N, 10)
+            answers[name] = Inference(logits.softmax(dim=1).numpy(), first_image(outputs) if layers else None)
+        return answers
+
     def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 28, 28) inputs in [0, 1] → {name: (N, 10) softmax probabilities}."""
-        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
-        return {name: net.model(net.sees(batch)).softmax(dim=1).numpy() for name, net in self.loaded.items()}
+        return {name: answer.probabilities for name, answer in self.infer(images).items()}
 
     def use(self, network: LoadedNetwork) -> None:
         """Serve `network` in place of the one of its kind (a run that just finished), in one swap."""
@@ -157,9 +191,6 @@ def load_latest(runs_dir: str | Path = "runs", names: tuple[str, ...] | None = N
 def predict_files(paths: list[Path], networks: Networks) -> str:
     """`mnistlab predict`: every image preprocessed the MNIST way, then a table of each network's
     digit and confidence, one row per file."""
-    from mnistlab.files import UnreadableFile, read_bytes
-    from mnistlab.preprocess import MAX_FILE_BYTES, image_to_mnist
-
     images = []
     for path in paths:
         try:

@@ -18,6 +18,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.inside import layer_outputs
 from mnistlab.models import MODELS
 from mnistlab.predict import Networks, choice_network, run_network
+from mnistlab.web.http import MAX_BODY, BadInput
 
 router = APIRouter()
 
@@ -83,7 +84,7 @@ async def list_runs(picker: PickerDep):
 @router.post("/api/use")
 async def use(request: Request, picker: PickerDep):
     """{"network": "cnn", "run": "<id from /api/runs>"} → the network now served (as /api/info's)."""
-    from mnistlab.web.app import MAX_BODY, BadInput
+
 
     if not picker.allow_changes:
         raise BadInput(403, "choosing the served networks is off: the server listens on a non-loopback address; "

@@ -134,6 +134,9 @@ STRINGS = {
     "error_cancelled": _("Stopped. The unfinished run was removed."),
     "error_failed": _("Training failed: the loss diverged or the data could not be read."),
     "error_crashed": _("The training process ended unexpectedly."),
+    "error_too_many": _("Too many event streams are open: close another tab that follows the training."),
+    "error_cannot_write": _("The server cannot write in its runs folder: restart it with a folder it can write to."),
+    "error_unavailable": _("The server is starting or stopping: try again in a moment."),
     "error_unknown": _("Something went wrong on the server."),
 }
 
