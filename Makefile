@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast install browser bench i18n i18n-extract i18n-update i18n-compile
+.PHONY: run serve test test-fast install browser bench i18n i18n-extract i18n-update i18n-compile
 
 run: $(VENV)/.installed
 	$(BIN)/mnistlab run
+
+# The studio in the browser: http://127.0.0.1:8000 (Ctrl+C stops it). `make run` first trains the networks
+# it shows; SERVE_ARGS passes flags, e.g. make serve SERVE_ARGS="--mlp multinn.pth --cnn cnn.pth".
+serve: $(VENV)/.installed
+	$(BIN)/mnistlab serve $(SERVE_ARGS)
 
 test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest

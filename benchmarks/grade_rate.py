@@ -2,7 +2,7 @@
 own, so none is a re-run) graded with `--jobs 1` and `--jobs 2`, side by side; prints submissions per
 minute of each and their ratio. Sandboxed as `mnistlab grade` is by default (bwrap must be installed).
 
-    python benchmarks/grade_rate.py [--students 4] [--jobs 1,2] [--data-dir D]
+    python benchmarks/grade_rate.py [--students 4] [--jobs 1,2] [--timeout 180] [--data-dir D]
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     parser.add_argument("--students", type=int, default=4, help="notebooks in the class (default 4)")
     parser.add_argument("--jobs", default="1,2", help="--jobs values to compare (default 1,2)")
     parser.add_argument("--data-dir", type=Path, default=None, help="MNIST folder (default: mnistlab's)")
+    parser.add_argument("--timeout", type=float, default=180.0,
+                        help="grade's --timeout (default 180 s; give more on a busy machine, where two "
+                             "notebooks at once each take longer)")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
     rates = {}
@@ -47,7 +50,7 @@ def main(argv=None) -> int:
         for jobs in map(int, args.jobs.split(",")):
             started = time.perf_counter()
             rows = grade([tmp / "class"], tmp / f"out-{jobs}", GradeOptions(jobs=jobs, data_dir=args.data_dir,
-                                                                           lang="es"), progress=False)
+                                                                           lang="es", timeout_s=args.timeout), progress=False)
             seconds = time.perf_counter() - started
             statuses = sorted({r.result["status"] for r in rows})
             rates[jobs] = len(rows) / seconds * 60

@@ -20,10 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# With more busy threads than cores (a shared machine), OpenMP threads that spin while waiting for a
-# descheduled partner made training up to 15x slower here; sleeping at once costs little when idle.
-# It must be set before torch loads OpenMP. `GOMP_SPINCOUNT=0 mnistlab train ...` does the same.
-os.environ.setdefault("GOMP_SPINCOUNT", "0")
+# Imported first: mnistlab picks OpenMP's waiting policy (docs/performance.md) before torch loads it, so
+# these numbers are those of `mnistlab train` on the same machine.
+import mnistlab  # noqa: E402
 
 import matplotlib  # noqa: E402
 
@@ -34,7 +33,9 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mnistlab import data, plots  # noqa: E402
-from mnistlab.report.analysis import LECUN_FOR  # noqa: E402
+from mnistlab.layers import describe  # noqa: E402
+from mnistlab.models import MODELS  # noqa: E402
+from mnistlab.report.analysis import lecun_references  # noqa: E402
 from mnistlab.evaluate import evaluate  # noqa: E402
 from mnistlab.models import create_model  # noqa: E402
 from mnistlab.recipes import RECIPES  # noqa: E402
@@ -66,7 +67,8 @@ BENCHES = [
     Bench("examples", "pytorch/examples' CNN and recipe", "examples", "examples", 2, seeds=1),
 ]
 # The best test accuracy LeCun et al. 1998 report for each kind of network (the report cites the same table).
-LECUN_1998 = {model: 1 - min(error for _, error in references) / 100 for model, references in LECUN_FOR.items()}
+LECUN_1998 = {name: 1 - min(error for _, error in lecun_references(
+    any(row.role == "conv" for row in describe(create_model(name))))) / 100 for name in MODELS}
 KEYS = ["profile", *dict.fromkeys(b.key for b in BENCHES)]  # profile: phase shares of one tuned epoch
 THRESHOLDS = (0.98, 0.99, 0.995)
 
@@ -135,11 +137,10 @@ def profile_epoch(model_name, train, device):
     recipe = RECIPES["tuned"]
     _, lr, batch_size = recipe.defaults(model_name)
     torch.manual_seed(0)
-    model = recipe.prepare_model(model_name, create_model(model_name).to(device))
     batches = torch.utils.data.DataLoader(range(len(train[0])), batch_size=batch_size, shuffle=True)
-    optimizer, schedule = recipe.make_optimizer(model_name, model, lr, len(batches))
-    augment, autocast = recipe.make_augment(model_name, len(batches) * 2), recipe.autocast(model_name, device)
-    criterion = recipe.make_criterion()
+    plan = recipe.plan(model_name, create_model(model_name).to(device), len(batches) * 2, lr, device)
+    model, optimizer, schedule = plan.model, plan.optimizer, plan.schedule
+    augment, autocast, criterion = plan.augment, plan.autocast, plan.criterion
     phases = dict.fromkeys(["batch", "augmentation", "forward", "backward", "optimizer"], 0.0)
     clock = time.perf_counter()
 
@@ -248,7 +249,7 @@ def main():
     train = data.load_split(status.root, "train", device)
     test = data.load_split(status.root, "test", device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
-          f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}; clock: training only; accuracy: test set\n")
+          f"OpenMP: {mnistlab.WAIT_POLICY}; clock: training only; accuracy: test set\n")
 
     if "profile" in chosen:
         for model_name in ("cnn", "mlp"):

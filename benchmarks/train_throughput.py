@@ -5,12 +5,17 @@ mnistlab's (in-memory tensors, same batches, same losses), same model and settin
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
+import mnistlab  # noqa: F401  (first: it picks OpenMP's waiting policy before torch loads it)
 import torch
 
 from mnistlab import data
-from mnistlab.practice import practice_datasets, practice_train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from practice import practice_datasets, practice_train  # noqa: E402  (the tests' reference loop)
 from mnistlab.train import TrainConfig, fit
 
 

@@ -1,10 +1,13 @@
-"""The server under abuse, on loopback only: `mnistlab serve` gets a bounded mix of hostile requests
-16 at a time (maximal images, forged headers, cross-site and rebinding requests, malformed and
-oversized bodies, clients that leave mid-body) while slow clients trickle bodies and hold
-connections, and a good client sends one drawing at a time throughout. It prints the requests sent
-by kind, the statuses seen, the number of 500s (must be 0), the server's memory before, at peak and
-after, and p50/p99 of the good requests during the abuse. Stops by itself after --requests hostile
-requests or --seconds, whichever comes first.
+"""The server under abuse, on loopback only: `mnistlab serve` trains from the page while 64 event
+streams of that job are opened and never read, and gets a bounded mix of hostile requests 16 at a
+time (maximal images, forged headers, cross-site and rebinding requests, cross-site heavy GETs,
+malformed and oversized bodies, 300 MB /api/train bodies, clients that leave mid-body, concurrent
+/api/inside) while slow clients trickle bodies and hold connections, and a good client sends one
+drawing at a time throughout. It prints the requests sent by kind, the statuses seen, the number of
+500s (must be 0), the /api/inside answers that differ from the same drawing sent alone (must be 0),
+what the never-read streams got and whether /api/info and Stop still answer, the server's memory
+before, at peak and after, and p50/p99 of the good requests during the abuse. Stops by itself after
+--requests hostile requests or --seconds, whichever comes first.
 
     python benchmarks/web_abuse.py [--runs runs] [--requests 1000] [--slow 140] [--seconds 120]"""
 
@@ -62,7 +65,39 @@ def hostile_kinds(port: int) -> dict:
         "4,301-digit number": ({"Content-Type": "application/json"}, b'{"pixels": [' + b"9" * 4301 + b"]}"),
         "2 MB body": (png, b"\0" * (2 << 20)),
         "leaves mid-body": (png, None),
+        "300 MB /api/train body": ({}, huge_train_body),
+        "cross-site GET weights": ({"Sec-Fetch-Site": "cross-site"}, "GET /api/weights/mlp/fc1"),
+        "foreign-Origin GET": ({"Origin": "https://evil.example"}, "GET /api/architecture"),
+        "concurrent /api/inside": (png, ("inside", small)),
     }
+
+
+def huge_train_body(port: int) -> int:
+    """A 300 MB /api/train body, as a client would send it; the status the server answers with."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /api/train HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 300000000\r\n\r\n")
+        try:
+            for _ in range(64):  # up to 4 MB of it, or until the server answers and closes
+                sock.sendall(b" " * 65536)
+        except OSError:
+            pass
+        return int(sock.recv(12).split()[1])
+
+
+def open_streams(port: int, path: str, count: int) -> tuple[list[socket.socket], Counter]:
+    """`count` connections asking for `path` (an event stream) and never reading it; their statuses."""
+    socks, statuses = [], Counter()
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        socks.append(sock)
+    for sock in socks:
+        try:
+            statuses[int(sock.recv(12).split()[1])] += 1
+        except (OSError, IndexError, ValueError) as err:
+            statuses[type(err).__name__] += 1
+    return socks, statuses
 
 
 def leave_mid_body(port: int) -> str:
@@ -151,7 +186,14 @@ def main():
 
         kinds = hostile_kinds(port)
         names = list(kinds)
-        sent, statuses, counting = Counter(), Counter(), threading.Lock()
+        sent, statuses, counting, wrong = Counter(), Counter(), threading.Lock(), [0]
+        alone = httpx.post(url + "api/inside", content=kinds["concurrent /api/inside"][1][1],
+                           headers={"Content-Type": "image/png"}).json()
+        job = httpx.post(url + "api/train", json={"model": "mlp", "max_steps": 1_000_000}, timeout=30).json()
+        streams, stream_statuses = open_streams(port, job["events"], 64)
+        asked = time.perf_counter()
+        info_status = httpx.get(url + "api/info", timeout=30).status_code
+        info_ms = (time.perf_counter() - asked) * 1000
 
         def hostile(i):
             if time.monotonic() > deadline:
@@ -161,6 +203,16 @@ def main():
             try:
                 if body is None:
                     status = leave_mid_body(port)
+                elif callable(body):
+                    status = body(port)
+                elif isinstance(body, str):  # "GET /path"
+                    status = httpx.get(url + body.split(" ", 1)[1][1:], headers=headers, timeout=30).status_code
+                elif isinstance(body, tuple):  # (route, png): the answer must be the one it gets alone
+                    response = httpx.post(url + f"api/{body[0]}", content=body[1], headers=headers, timeout=30)
+                    status = response.status_code
+                    if status == 200 and response.json() != alone:
+                        with counting:
+                            wrong[0] += 1
                 else:
                     status = httpx.post(url + "api/predict", content=body, headers=headers, timeout=30).status_code
             except (httpx.HTTPError, OSError) as err:
@@ -182,6 +234,11 @@ def main():
         stop.set()
         for thread in threads:
             thread.join()
+        asked = time.perf_counter()
+        stop_status = httpx.delete(url + f"api/train/{job['id']}", timeout=30).status_code
+        stop_ms = (time.perf_counter() - asked) * 1000
+        for sock in streams:
+            sock.close()
         time.sleep(2)
         after = rss_mb(server.pid)
     finally:
@@ -194,8 +251,11 @@ def main():
         print(f"  {name:<22} {sent[name]:>5}")
     print("statuses of the hostile requests: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str)))
     print("slow clients: " + ", ".join(f"{k} {v}" for k, v in slow_outcome.items()))
+    print("64 event streams never read: " + ", ".join(f"{k}: {v}" for k, v in sorted(stream_statuses.items(), key=str))
+          + f"; then /api/info {info_status} in {info_ms:.0f} ms, Stop (DELETE) {stop_status} in {stop_ms:.0f} ms")
     five_hundreds = statuses[500] + good_statuses[500]
     print(f"500s: {five_hundreds}")
+    print(f"/api/inside answers that differ from the same drawing sent alone: {wrong[0]}")
     print(f"server RSS: {before:.0f} MB before, {peak[0]:.0f} MB at peak (+{peak[0] - before:.0f}), {after:.0f} MB after")
     ms = sorted(good_ms)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
@@ -204,8 +264,8 @@ def main():
           + f"; p50 {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms")
     lines = log.read_text().splitlines()
     print(f"server log: {len(lines)} lines, {sum('Traceback' in line for line in lines)} tracebacks")
-    if five_hundreds:
-        sys.exit("FAIL: the server answered 500")
+    if five_hundreds or wrong[0]:
+        sys.exit("FAIL: the server answered 500, or an /api/inside answer differed from its answer alone")
 
 
 if __name__ == "__main__":

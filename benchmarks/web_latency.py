@@ -1,6 +1,8 @@
 """Web app latency: `mnistlab serve` started on loopback, then p50/p99 of POST /api/predict (both
-networks on one drawing) one request at a time, a bounded load of requests 8 at a time, and one
-request at a time again while the page trains a tuned CNN (POST /api/train), with that training's time.
+networks on one drawing) and of POST /api/inside (every layer too) one request at a time, the
+largest weights (GET /api/weights/mlp/fc1) as JSON numbers and as base64 float32, a bounded load of
+requests 8 at a time, and one request at a time again while the page trains a tuned CNN
+(POST /api/train), with that training's time.
 
     python benchmarks/web_latency.py [--runs runs] [--requests 300] [--load 500] [--concurrency 8]
                                      [--train-epochs 3]
@@ -90,7 +92,7 @@ def follow_training(base: str, epochs: int) -> dict:
                     data = json.loads(line[6:])
                     if kind == "epoch":
                         outcome["epochs"].append(data["test_accuracy"])
-                    if kind in ("done", "error"):
+                    if kind in ("done", "failed"):
                         outcome.update(kind=kind, data=data, wall=time.perf_counter() - outcome["started"])
         outcome["done"].set()
 
@@ -98,12 +100,12 @@ def follow_training(base: str, epochs: int) -> dict:
     return outcome
 
 
-def post(client: httpx.Client, url: str, png: bytes) -> tuple[float, bool]:
-    """(milliseconds, ok) for one prediction."""
+def post(client: httpx.Client, url: str, png: bytes, expect: str = "cnn") -> tuple[float, bool]:
+    """(milliseconds, ok) for one prediction (an answer with the key `expect`)."""
     started = time.perf_counter()
     try:
         response = client.post(url, content=png, headers={"Content-Type": "image/png"})
-        ok = response.status_code == 200 and {"mlp", "cnn"} <= response.json().keys()
+        ok = response.status_code == 200 and expect in response.json()
     except httpx.HTTPError:
         ok = False
     return 1000 * (time.perf_counter() - started), ok
@@ -144,6 +146,20 @@ def main():
         p50 = percentile(latencies, 50)
         print(f"one at a time, {args.requests} requests: p50 {p50:.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
               f"errors {errors}  (target p50 <= {TARGET_P50_MS:.0f} ms: {'met' if p50 <= TARGET_P50_MS else 'MISSED'})")
+
+        inside_url = url.replace("api/predict", "api/inside")
+        with httpx.Client() as client:
+            timings = [post(client, inside_url, pngs[i % len(pngs)], "networks") for i in range(args.requests)]
+            print(f"/api/inside one at a time, {args.requests} requests: p50 {percentile([ms for ms, _ in timings], 50):.1f} ms, "
+                  f"p99 {percentile([ms for ms, _ in timings], 99):.1f} ms, errors {sum(not ok for _, ok in timings)}")
+            for encoding in ("json", "base64"):
+                times, size = [], 0
+                for _ in range(5):
+                    started = time.perf_counter()
+                    size = len(client.get(url.replace("api/predict", f"api/weights/mlp/fc1?encoding={encoding}")).content)
+                    times.append(1000 * (time.perf_counter() - started))
+                print(f"GET /api/weights/mlp/fc1?encoding={encoding}: {size / 1e6:.1f} MB, first {times[0]:.0f} ms, "
+                      f"then p50 {percentile(times[1:], 50):.0f} ms")
 
         clients = [httpx.Client() for _ in range(args.concurrency)]
         started = time.perf_counter()

@@ -17,9 +17,11 @@
 # >   "Cálcular" → "Calcular";
 # > * `torch.load(..., weights_only=True)`: carga solo tensores, sin ejecutar código del fichero
 # >   (es el valor por defecto desde PyTorch 2.6);
-# > * al final, las respuestas a los puntos 2–4 del entregable, calculadas con los modelos entrenados.
+# > * al final, las respuestas a los puntos 2–4 del entregable, calculadas con los modelos entrenados;
+# > * las celdas de comprobación del cuaderno de ejercicios (`practica2.ipynb`), después de cada parte, y
+# >   su primera celda, que instala `mnistlab` si falta.
 # >
-# > Necesita el paquete `mnistlab` instalado (`pip install -e .` en la raíz del repositorio).
+# > Necesita el paquete `mnistlab` (`pip install -e .` en la raíz del repositorio).
 
 # %% [markdown]
 # # Práctica 2: Redes neuronales para clasificación de imágenes
@@ -27,6 +29,20 @@
 # En esta práctica, implementaremos redes neuronales para clasificar dígitos manuscritos sin necesidad de extracción manual de características. Utilizaremos el dataset MNIST, que contiene imágenes de dígitos de 28x28 píxeles.
 #
 # Para empezar, importamos todas las bibliotecas que necesitaremos:
+
+# %% id="instalar-mnistlab"
+FUENTE_MNISTLAB = "mnistlab"
+
+try:
+    import mnistlab
+except ImportError:
+    import subprocess
+    import sys
+
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", FUENTE_MNISTLAB])
+    import mnistlab
+
+from mnistlab import check
 
 # %%
 import os
@@ -135,6 +151,11 @@ class MultiLayerNN(torch.nn.Module):
 
         return x
 
+# %% id="comprobar-mlp-arquitectura"
+# Comprobación: las capas de MultiLayerNN y su pasada forward
+check.architecture("MultiLayerNN", lang="es")
+check.forward("MultiLayerNN", lang="es")
+
 # %% [markdown]
 # Ahora, implementamos el proceso de entrenamiento de la red:
 
@@ -204,11 +225,19 @@ for epoch in range(num_epochs):
     if max_steps and len(train_loss) >= max_steps:
         break
 
+# %% id="comprobar-mlp-entrenamiento"
+# Comprobación: el bucle de entrenamiento (se repite con un subconjunto pequeño y otra semilla)
+check.training("MultiLayerNN", lang="es")
+
 # %% [markdown]
 # Guardamos el modelo para poder reutilizarlo cuando queramos:
 
 # %%
 torch.save(model1.state_dict(), "./multinn.pth")
+
+# %% id="comprobar-mlp-guardado"
+# Comprobación: multinn.pth se carga en la clase de la práctica
+check.saved("./multinn.pth", lang="es")
 
 # %% [markdown]
 # Visualizamos los valores de la función de pérdida durante el entrenamiento:
@@ -222,6 +251,10 @@ plt.figure()
 plt.plot(train_loss, alpha = 0.3) # original
 plt.plot(run_avg_train_loss, color="red")   # versión suavizada
 plt.title("Pérdida durante el entrenamiento (MultiLayerNN)")
+
+# %% id="comprobar-mlp-figura"
+# Comprobación: la figura tiene la pérdida y su media móvil de 60 pasos
+check.plots("train_loss", "run_avg_train_loss", lang="es")
 
 # %% [markdown]
 # Definimos una función para evaluar el modelo entrenado en el conjunto de prueba:
@@ -271,6 +304,10 @@ def evaluate_accuracy(model, test_dataset, device="cpu"):
 
     return overall_accuracy, accuracy_per_digit.tolist()
 
+# %% id="comprobar-evaluacion"
+# Comprobación: evaluate_accuracy da la accuracy general y por dígito de mnistlab
+check.evaluate("evaluate_accuracy", lang="es")
+
 # %% [markdown]
 # Cargamos el modelo entrenado y lo evaluamos en conjunto de prueba:
 
@@ -292,6 +329,10 @@ print()
 # Mostrar la accuracy por dígito
 for i, acc in enumerate(accuracy_per_digit):
     print(f"Accuracy para el dígito {i}: {acc:.4f}")
+
+# %% id="comprobar-mlp-accuracy"
+# Comprobación: la accuracy de tu red entrenada, frente a la que da la receta de la práctica
+check.accuracy("./multinn.pth", lang="es")
 
 # %% [markdown]
 # # Red Neuronal Convolucional
@@ -393,6 +434,11 @@ class CNN(nn.Module):
 
         return x
 
+# %% id="comprobar-cnn-arquitectura"
+# Comprobación: las capas de CNN (tamaños, kernel, stride, padding) y su pasada forward
+check.architecture("CNN", lang="es")
+check.forward("CNN", lang="es")
+
 # %% [markdown]
 # Y el proceso de entrenamiento:
 
@@ -462,11 +508,19 @@ for epoch in range(num_epochs):
     if max_steps and len(train_loss) >= max_steps:
         break
 
+# %% id="comprobar-cnn-entrenamiento"
+# Comprobación: el bucle de entrenamiento de la CNN
+check.training("CNN", lang="es")
+
 # %% [markdown]
 # Guardamos el modelo para poder reutilizarlo cuando queramos:
 
 # %%
 torch.save(model2.state_dict(), "./cnn.pth")
+
+# %% id="comprobar-cnn-guardado"
+# Comprobación: cnn.pth se carga en la clase de la práctica
+check.saved("./cnn.pth", lang="es")
 
 # %% [markdown]
 # Visualizamos los valores de la función de pérdida durante el entrenamiento:
@@ -480,6 +534,10 @@ plt.figure()
 plt.plot(train_loss, alpha = 0.3) # original
 plt.plot(run_avg_train_loss, color="red")   # versión suavizada
 plt.title("Pérdida durante el entrenamiento (CNN)")
+
+# %% id="comprobar-cnn-figura"
+# Comprobación: la figura de la CNN tiene la pérdida y su media móvil de 60 pasos
+check.plots("train_loss", "run_avg_train_loss", lang="es")
 
 # %% [markdown]
 # Cargamos el modelo entrenado y lo evaluamos en conjunto de prueba:
@@ -502,6 +560,10 @@ print()
 # Mostrar la accuracy por dígito
 for i, acc in enumerate(accuracy_per_digit):
     print(f"Accuracy para el dígito {i}: {acc:.4f}")
+
+# %% id="comprobar-cnn-accuracy"
+# Comprobación: la accuracy de la CNN entrenada, frente a la que da la receta de la práctica
+check.accuracy("./cnn.pth", lang="es")
 
 # %% [markdown]
 # # Entregable
@@ -599,7 +661,8 @@ if e_cnn < e_mlp:
         "se aplica en todas las posiciones de la imagen (pesos compartidos), y el max pooling tolera "
         "pequeños desplazamientos del trazo. El MultiLayerNN, en cambio, trata cada píxel como una entrada "
         "independiente y tiene que aprender por separado el mismo trazo en cada posición.")
-display(Markdown("\n\n".join(texto)))
+respuesta_2 = "\n\n".join(texto)
+display(Markdown(respuesta_2))
 
 # %% [markdown]
 # ## 3. Número de parámetros de cada red
@@ -634,7 +697,7 @@ mayor_cnn = max(cnn_filas, key=lambda f: f.total)
 conv = sum(f.total for f in cnn_filas if f.kind == "Conv2d")
 comparacion = ("aun así acierta menos en el conjunto de prueba" if e_mlp > e_cnn
                else "acierta al menos tanto como la CNN en esta ejecución")
-display(Markdown(
+respuesta_3 = (
     f"El MultiLayerNN tiene **{num(totales['MultiLayerNN'])}** parámetros y la CNN **{num(totales['CNN'])}**: "
     f"el MultiLayerNN tiene {dec(totales['MultiLayerNN'] / totales['CNN'], 1)} veces más y {comparacion}.\n\n"
     f"En el MultiLayerNN, la capa {mayor_mlp.name} ({calculo(mayor_mlp)} = {num(mayor_mlp.total)}) reúne el "
@@ -642,7 +705,8 @@ display(Markdown(
     f"conecta con cada una de las 512 neuronas. En la CNN, las dos capas convolucionales suman solo "
     f"{num(conv)} parámetros ({pct(conv / totales['CNN'], 1)}), porque cada filtro de 5×5 se comparte en "
     f"todas las posiciones de la imagen; la mayor parte está en {mayor_cnn.name} "
-    f"({calculo(mayor_cnn)} = {num(mayor_cnn.total)}, el {pct(mayor_cnn.total / totales['CNN'], 1)})."))
+    f"({calculo(mayor_cnn)} = {num(mayor_cnn.total)}, el {pct(mayor_cnn.total / totales['CNN'], 1)}).")
+display(Markdown(respuesta_3))
 
 # %% [markdown]
 # ## 4. Tamaños de entrada y salida de cada capa de la CNN
@@ -680,7 +744,14 @@ lineas.append(
     f"\nAl aplanar la salida de pool2 quedan {aplanado.working} valores: de ahí el `16 * 5 * 5` de "
     f"`nn.Linear(16 * 5 * 5, 120)` y de `x.view(-1, 16 * 5 * 5)`. Las convoluciones conservan "
     f"(conv1, gracias a P = 2) o reducen poco (conv2) el tamaño, y cada pooling lo divide por 2.")
-display(Markdown("\n".join(lineas)))
+respuesta_4 = "\n".join(lineas)
+display(Markdown(respuesta_4))
+
+# %% id="comprobar-entregable"
+# Comprobación: las respuestas 2-4 (el análisis lo lee además una persona)
+check.analysis(respuesta_2, lang="es")
+check.parameters(respuesta_3, lang="es")
+check.sizes(respuesta_4, lang="es")
 
 # %% [markdown]
 # Los feature maps de `model2` para la primera imagen de prueba (salidas de conv1 y conv2 tras la ReLU):

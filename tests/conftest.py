@@ -128,10 +128,13 @@ def lab_runs(tmp_path_factory, quick_runs, mnist_root):
 @pytest.fixture
 def fake_runs(tmp_path):
     """A runs folder with an untrained mlp and cnn run (for what needs runs, not good ones)."""
-    runs = tmp_path / "runs"
-    for model in ("mlp", "cnn"):
-        helpers.write_fake_run(runs / f"{model}-practice-seed0", model)
-    return runs
+    return helpers.write_fake_runs(tmp_path / "runs")
+
+
+@pytest.fixture(scope="module")
+def fake_runs_module(tmp_path_factory):
+    """`fake_runs` shared by the tests of one module (a server started once for them all)."""
+    return helpers.write_fake_runs(tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")
@@ -141,4 +144,21 @@ def client(quick_runs):
 
     from mnistlab.web.app import create_app
 
-    return TestClient(create_app(runs_dir=quick_runs))
+    with TestClient(create_app(runs_dir=quick_runs)) as client:  # `with`: the app's lifespan runs (its trainer)
+        yield client
+
+
+@pytest.fixture
+def practice_files(fake_runs):
+    """The practice's own deliverables from `fake_runs`' (untrained) weights, beside that runs folder:
+    `multinn.pth` with the keys of an nn.Sequential student ("1.weight", ...: names differ, structure
+    matches) and `cnn.pth` as the practice's class saves it. {"mlp": path, "cnn": path}."""
+    import torch
+
+    folder = fake_runs.parent / "practice"
+    folder.mkdir()
+    mlp = torch.load(fake_runs / "mlp-practice-seed0" / "model.pth", weights_only=True)
+    sequential_keys = ["1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"]
+    torch.save(dict(zip(sequential_keys, mlp.values())), folder / "multinn.pth")
+    shutil.copyfile(fake_runs / "cnn-practice-seed0" / "model.pth", folder / "cnn.pth")
+    return {"mlp": folder / "multinn.pth", "cnn": folder / "cnn.pth"}

@@ -23,6 +23,39 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
+def quiet(_line) -> None:
+    """A `log` that prints nothing, for fit and train_run."""
+
+
+def handed_on(model, image) -> list[np.ndarray]:
+    """What each child layer of `model` passes on in its own forward(), for one 28×28 image: the next
+    layer's input (reshaped to this layer's output shape) and, for the last layer, the network's output."""
+    import torch
+
+    inputs, outputs = [], []
+
+    def record(module, given, produced):  # returns None: the forward pass goes on unchanged
+        inputs.append(given[0])
+        outputs.append(produced)
+
+    hooks = [m.register_forward_hook(record) for m in model.children()]
+    try:
+        with torch.no_grad():
+            final = model(torch.as_tensor(np.asarray(image, dtype=np.float32)).reshape(1, 1, 28, 28))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    passed = [*inputs[1:], final]
+    return [p.reshape(o.shape)[0].numpy() for p, o in zip(passed, outputs)]
+
+
+def write_fake_runs(runs: Path) -> Path:
+    """A runs folder with an untrained mlp and cnn run (for what needs runs, not good ones)."""
+    for model in ("mlp", "cnn"):
+        write_fake_run(runs / f"{model}-practice-seed0", model)
+    return runs
+
+
 def write_fake_run(folder: Path, model: str = "mlp", seed: int = 0, accuracy: float = 0.5) -> Path:
     """A finished run folder as `mnistlab train` writes it, with untrained weights (no training)."""
     import json
@@ -79,3 +112,21 @@ def interrupt_in_epoch(monkeypatch, epoch: int) -> None:
         return real_epoch(*args, **kwargs)
 
     monkeypatch.setattr(train, "train_one_epoch", interrupted)
+
+
+def stub_job(manager, job_id: str, events=()):
+    """A job in `manager` (a jobs.Jobs) that trains nothing: its events are what the test appends, its
+    process a sleeping Python, so streams, caps and Stop can be tested without a training."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from mnistlab.jobs import Job
+    from mnistlab.train import TrainConfig
+
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    out_dir = manager.runs_dir / f"mlp-practice-seed0-20261201-120000-{job_id}"
+    job = Job(job_id, TrainConfig(model="mlp"), out_dir, out_dir.with_name(f".{out_dir.name}.tmp"), process,
+              tempfile.TemporaryFile("w+"), [{"event": kind, "data": data} for kind, data in events])
+    manager.jobs[job_id] = job
+    return job

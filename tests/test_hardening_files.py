@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from helpers import write_fake_run
+from helpers import quiet, write_fake_run
 from mnistlab import files
 from mnistlab.errors import MnistlabError
 from mnistlab.report import build
@@ -16,9 +16,6 @@ from mnistlab.train import TrainConfig, train_run
 
 QUICK = dict(model="mlp", epochs=2, train_size=640, device="cpu")  # 20 steps
 
-
-def quiet(line):
-    pass
 
 
 def snapshot(folder):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import handed_on
 from mnistlab.errors import MnistlabError
 from mnistlab.inside import layer_outputs, layer_weight
 from mnistlab.models import MODELS, create_model
@@ -27,8 +28,9 @@ def test_layers_named_shaped_and_consistent_with_forward(name):
     assert all(layer.values.shape == layer.shape and layer.values.dtype == np.float32 for layer in layers)
     logits = model(image.reshape(1, 1, 28, 28)).detach().numpy()[0]
     np.testing.assert_allclose(layers[-1].values, logits, rtol=1e-5, atol=1e-6)
-    hidden = [layer for layer in layers[:-1] if not layer.name.startswith("pool")]
-    assert all(layer.values.min() >= 0 for layer in hidden)  # after ReLU
+    # every layer's output as the network's own forward() hands it on: after its ReLU where it has one
+    for layer, passed in zip(layers, handed_on(model, image), strict=True):
+        np.testing.assert_allclose(layer.values, passed, rtol=1e-5, atol=1e-6, err_msg=layer.name)
 
 
 def test_cnn_pool_is_max_of_relu_conv():

@@ -84,14 +84,37 @@ def test_untrusted_pickle_is_refused(tmp_path):
         load_weights(tmp_path / "evil.pth")
 
 
+def test_a_whole_pickled_model_is_told_to_save_its_state_dict(tmp_path):
+    torch.save(create_model("cnn"), tmp_path / "cnn.pth")  # what `torch.save(model)` writes
+    with pytest.raises(MnistlabError, match=r"holds a whole pickled model \(torch.save\(model\)\).*"
+                                            r"torch.save\(model.state_dict\(\), 'cnn.pth'\)"):
+        load_weights(tmp_path / "cnn.pth")
+
+
+def test_weights_named_otherwise_load_by_their_shapes_in_order(tmp_path):
+    """An nn.Sequential student's keys ("1.weight", "3.bias", ...): the same tensors, mapped in order."""
+    torch.manual_seed(0)
+    sequential = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 512), torch.nn.ReLU(),
+                                     torch.nn.Linear(512, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    torch.save(sequential.state_dict(), tmp_path / "multinn.pth")
+    name, model = load_weights(tmp_path / "multinn.pth")
+    images = torch.rand(4, 1, 28, 28)
+    assert name == "mlp" and torch.equal(model(images), sequential(images))
+    shuffled = dict(reversed(list(sequential.state_dict().items())))  # same names, shapes out of order
+    torch.save(shuffled, tmp_path / "reversed.pth")
+    with pytest.raises(MnistlabError, match="fits neither network"):
+        load_weights(tmp_path / "reversed.pth")
+
+
 def test_a_registry_entry_carries_what_a_network_is():
     from mnistlab.i18n import texts
 
     entry = MODELS["cnn"]
     assert entry.cls is type(create_model("cnn")) and entry.display_name == "CNN"
-    assert entry.describe() == {"name": "cnn", "display_name": "CNN", "color": entry.color}
+    assert entry.describe() == {"name": "cnn", "display_name": "CNN", "color": entry.color, "lesson": True}
     assert entry.articles(texts("es")) == ("la CNN", "de la CNN", "a la CNN")
-    assert [e.display_name for e in MODELS.values()] == ["MultiLayerNN", "CNN"]
+    assert [e.display_name for e in MODELS.values()] == ["MultiLayerNN", "CNN", "SmallMLP"]
+    assert [name for name, e in MODELS.items() if e.lesson] == ["mlp", "cnn"]  # the lab's SmallMLP is not
 
 
 def test_adding_a_network_is_one_registry_entry(monkeypatch):

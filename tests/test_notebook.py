@@ -13,7 +13,7 @@ import pytest
 
 from mnistlab.evaluate import evaluate_accuracy
 from mnistlab.models import load_weights
-from mnistlab.practice import practice_datasets
+from practice import practice_datasets
 from mnistlab.train import TrainConfig, fit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,6 +105,8 @@ def short_run(tmp_path_factory, mnist_root):
 
     A cell added after each training cell writes the loss list (and the kernel's interpreter)."""
     notebook = build_notebook.read_source()
+    # Its check cells are run in test_exercise_notebook.py; a 2-epoch run is not the practice's loop.
+    notebook.cells = [c for c in notebook.cells if not c.id.startswith("comprobar-")]
     for name in NETWORKS:
         at = notebook.cells.index(cell(notebook, f"entrenamiento-{name}")) + 1
         probe = nbformat.v4.new_code_cell(
@@ -150,3 +152,16 @@ def test_first_losses_equal_mnistlabs_faithful_training(short_run, train_split, 
     result = fit(TrainConfig(model=name, seed=0, max_steps=SHORT_STEPS, device="cpu"), *train_split,
                  log=lambda *_: None)
     assert result.loss == notebook_losses  # bit for bit, step by step
+
+
+@pytest.mark.parametrize("name", ["practica2_resuelta.ipynb", "practica2.ipynb"])
+def test_both_notebooks_open_in_colab_and_install_mnistlab_only_where_missing(name):
+    """The practice's badge first; the first code cell installs mnistlab only on ImportError, so it does
+    nothing (no pip, no network) where mnistlab is installed, as in these tests."""
+    notebook = nbformat.read(NOTEBOOK.parent / name, as_version=4)
+    assert "colab.research.google.com/assets/colab-badge.svg" in notebook.cells[0].source
+    first_code = next(c for c in notebook.cells if c.cell_type == "code")
+    assert "except ImportError:" in first_code.source and "pip" in first_code.source
+    namespace = {}
+    exec(first_code.source.split("\nfrom mnistlab import check")[0], namespace)  # mnistlab is installed: no pip
+    assert namespace["mnistlab"].__name__ == "mnistlab"

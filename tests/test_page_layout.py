@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from helpers import SEVEN, draw
+from mnistlab.models import MODELS
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running
 
@@ -66,7 +67,7 @@ def test_the_page_fits_a_phone_and_draws_by_touch(quick_runs, browser, artifacts
         assert page.evaluate("window.scrollY") == scrolled  # the finger drew; it did not scroll the page
         assert page.evaluate("document.documentElement.scrollWidth") <= width
 
-        for layer in page.locator(".layer").all():  # a tap (focus) shows the explanation, on screen
+        for layer in page.locator("#inside-networks .layer:has(.explain)").all():  # a tap (focus) shows the explanation, on screen
             layer.focus()
             explain = layer.locator(".explain")
             expect(explain).to_be_visible()
@@ -102,7 +103,7 @@ def test_the_desktop_layout_is_as_before(quick_runs, browser, artifacts):
         inside = page.locator("#inside").bounding_box()
         assert inside["y"] > drawing["y"] + drawing["height"] and inside["width"] > 1000
         assert [o.text_content() for o in page.locator("#train-form select[name=model] option").all()] == \
-            ["MultiLayerNN", "CNN"]  # the display names come from /api/info
+            [entry.display_name for entry in MODELS.values()]  # the display names come from /api/info
 
         draw(page)
         expect(page.locator("#network-cnn .digit")).to_have_text("7", timeout=15_000)
@@ -159,20 +160,27 @@ def test_clear_while_a_drawing_is_on_its_way_sends_nothing_more(quick_runs, brow
     with running(create_app(runs_dir=quick_runs)) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
         page.add_init_script("""window.insideCalls = 0;
+            window.insideEnded = 0;
             const realFetch = window.fetch;
             window.fetch = async (url, options) => {
-              if (String(url).includes('/api/inside')) {
-                window.insideCalls += 1;
-                await new Promise(resolve => setTimeout(resolve, 1500));  // a slow server
-              }
-              return realFetch(url, options);
+              if (options?.method !== 'POST' || !/\/api\/(inside|lab)/.test(String(url))) return realFetch(url, options);
+              window.insideCalls += 1;
+              try {
+                await new Promise(resolve => {  // a slow server: 20 s, or until the page gives up on it
+                  const timer = setTimeout(resolve, 20000);
+                  options?.signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); });
+                });
+                return await realFetch(url, options);
+              } finally { window.insideEnded += 1; }
             };""")
         page.goto(url)
         expect(page.locator("#status")).to_have_text("Draw a digit.", timeout=20_000)
-        draw(page)  # the first request leaves while the stroke goes on: a second one waits for it
+        draw(page)  # the first request leaves while the stroke goes on: the rest of the stroke waits for it
+        assert page.evaluate("insideCalls") == 1
         page.click("#clear")
-        page.wait_for_timeout(3000)
-        assert page.evaluate("insideCalls") == 1  # the blank pad was not sent after Clear
+        page.wait_for_function("insideEnded >= 1", timeout=30_000)  # the request in flight is over ...
+        page.wait_for_timeout(1000)
+        assert page.evaluate("insideCalls") == 1  # ... and the blank pad was not sent after it
         expect(page.locator("#status")).to_have_text("Draw a digit.")
         expect(page.locator("#network-cnn .digit")).to_have_text("\u2013")
         page.close()
@@ -198,7 +206,7 @@ def test_a_failed_load_is_tried_again_and_the_training_panel_still_works(quick_r
         expect(page.locator("#status")).not_to_have_class(ERROR)
         assert page.locator("#status").get_attribute("title") is None  # the error's tooltip went with it
         assert len(failures) == 2
-        expect(page.locator("#train-form select[name=model] option")).to_have_count(2)
+        expect(page.locator("#train-form select[name=model] option")).to_have_count(len(MODELS))
         expect(page.locator("#train-start")).to_be_enabled()
         page.close()
 

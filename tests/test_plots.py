@@ -1,6 +1,7 @@
 """The practice's figures: its running average exactly, and whole PNG files."""
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -23,3 +24,36 @@ def test_loss_and_sample_figures_are_whole_pngs(tmp_path):
             assert image.format == "PNG" and image.size[0] > 300
             image.verify()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png", "samples.png"]
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_mistake_captions_keep_clear_of_each_other_at_print_resolution(lang, tmp_path, monkeypatch):
+    """The gallery's 'true → predicted (confidence)' labels do not touch (the Spanish ones, with a
+    space before %, are the widest), and figures are saved at print resolution."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from mnistlab import plots
+    from mnistlab.i18n import texts
+    from mnistlab.report import figures
+
+    drawn = []
+
+    def measured(fig, path):
+        fig.canvas.draw()
+        drawn.append([text.get_window_extent() for text in fig.axes[0].texts])
+        return plots.save_figure(fig, path)
+
+    monkeypatch.setattr(figures, "save_figure", measured)
+    count = 24
+    path = figures.plot_misclassified(torch.rand(count, 1, 28, 28), torch.full((count,), 7), torch.full((count,), 2),
+                                      torch.full((count,), 0.985), "mistakes", tmp_path / "g.png", texts(lang))
+    boxes = drawn[0]
+    assert len(boxes) == count
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b.expanded(1.04, 1.0)), (a, b)  # a few pixels of air between neighbours
+    assert plots.PRINT_DPI >= 200
+    dpi = Image.open(path).info["dpi"]
+    assert round(dpi[0]) >= 200

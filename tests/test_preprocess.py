@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import png_bytes
+from helpers import png_bytes, quiet
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import predict
 from mnistlab.preprocess import BlankImage, decode_image, image_to_mnist, pixels_to_mnist, to_mnist
@@ -118,10 +118,60 @@ def test_bad_pixel_lists_are_refused(pixels, message):
         pixels_to_mnist(pixels)
 
 
+def test_an_ico_or_mpo_is_named_with_the_right_article():
+    ico = io.BytesIO()
+    Image.new("L", (16, 16)).save(ico, "ICO")
+    with pytest.raises(MnistlabError, match=r"^the image is an ICO image; send a PNG or JPEG$"):
+        decode_image(ico.getvalue())
+
+
+def sideways_seven() -> Image.Image:
+    """A 7 drawn upright (dark on white), 60×80."""
+    image = Image.new("L", (60, 80), 255)
+    image.paste(0, (10, 10, 50, 18))  # the top bar
+    image.paste(0, (40, 10, 48, 70))  # the stem, on the right
+    return image
+
+
+def test_exif_orientation_is_applied_before_preprocessing():
+    upright = sideways_seven()
+    # a phone held sideways stores the pixels turned 90° and says so (Orientation 6: turn 90° clockwise)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for fmt in ("PNG", "JPEG"):
+        tagged = io.BytesIO()
+        stored.save(tagged, fmt, exif=exif)
+        plain = io.BytesIO()
+        upright.save(plain, fmt)
+        np.testing.assert_allclose(image_to_mnist(tagged.getvalue()), image_to_mnist(plain.getvalue()), atol=0.02)
+        assert not np.allclose(image_to_mnist(tagged.getvalue()), image_to_mnist(png_bytes(np.asarray(stored))), atol=0.1)
+
+
+def test_an_mpo_photo_is_read_from_its_first_frame():
+    first, second = sideways_seven(), Image.new("L", (60, 80), 255)
+    mpo = io.BytesIO()
+    first.convert("RGB").save(mpo, "MPO", save_all=True, append_images=[second.convert("RGB")])
+    assert Image.open(io.BytesIO(mpo.getvalue())).format == "MPO"
+    jpeg = io.BytesIO()
+    first.convert("RGB").save(jpeg, "JPEG")
+    np.testing.assert_allclose(image_to_mnist(mpo.getvalue()), image_to_mnist(jpeg.getvalue()), atol=1e-6)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 0.05])
+def test_blank_pixels_are_blank_as_a_blank_image_is(value):
+    with pytest.raises(BlankImage, match="blank"):
+        pixels_to_mnist([value] * 784)
+    with pytest.raises(BlankImage, match="blank"):
+        image_to_mnist(png_bytes(np.full((28, 28), round(value * 255), np.uint8)))
+    one_stroke = [value] * 784
+    one_stroke[14 * 28 + 14] = 1.0 - value
+    assert pixels_to_mnist(one_stroke).shape == (28, 28)
+
+
 @pytest.fixture(scope="module")
 def quick_networks(train_split):
     """Trained here in about 10 s: one epoch of the MLP and 600 CNN steps, plain SGD at lr 0.1."""
-    quiet = lambda line: None  # noqa: E731
     mlp = fit(TrainConfig(model="mlp", lr=0.1, epochs=1, device="cpu"), *train_split, log=quiet).model
     cnn = fit(TrainConfig(model="cnn", lr=0.1, epochs=1, max_steps=600, device="cpu"), *train_split, log=quiet).model
     return {"mlp": mlp, "cnn": cnn}

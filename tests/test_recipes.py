@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 import torch
 
+from helpers import quiet
 from mnistlab import recipes
 from mnistlab.augment import RandomAffine
 from mnistlab.evaluate import evaluate
@@ -13,9 +14,6 @@ from mnistlab.train import TrainConfig, fit
 PARAMETERS = {"mlp": 669_706, "cnn": 61_706, "mlp-small": 61_225}
 
 
-def quiet(_line):
-    pass
-
 
 def test_practice_stays_the_default_and_tuned_has_its_own_per_network_settings():
     assert TrainConfig(model="cnn").recipe == "practice"
@@ -23,7 +21,7 @@ def test_practice_stays_the_default_and_tuned_has_its_own_per_network_settings()
         practice = TrainConfig(model=name)
         assert (practice.epochs, practice.lr, practice.batch_size) == (10, 0.01, 64)
         tuned = TrainConfig(model=name, recipe="tuned")
-        settings = recipes.RECIPES["tuned"].settings(name)
+        settings = recipes.RECIPES["tuned"].settings[name]
         assert (tuned.epochs, tuned.lr, tuned.batch_size) == (settings.epochs, settings.lr, settings.batch_size)
 
     flags = {"epochs": 7, "lr": 0.037, "batch_size": 96}  # none of them a recipe default
@@ -36,8 +34,8 @@ def test_practice_stays_the_default_and_tuned_has_its_own_per_network_settings()
 def with_bf16(monkeypatch, name, bf16):
     """The tuned recipe with `bf16` set for network `name`, installed as RECIPES["tuned"]."""
     tuned = recipes.RECIPES["tuned"]
-    settings = dataclasses.replace(tuned.settings(name), bf16=bf16)
-    monkeypatch.setitem(recipes.RECIPES, "tuned", dataclasses.replace(tuned, **{name.replace("-", "_"): settings}))
+    settings = {**tuned.settings, name: dataclasses.replace(tuned.settings[name], bf16=bf16)}
+    monkeypatch.setitem(recipes.RECIPES, "tuned", dataclasses.replace(tuned, settings=settings))
 
 
 @pytest.mark.parametrize("bf16", [False, True])
@@ -77,30 +75,44 @@ def test_bf16_falls_back_to_fp32_where_unsupported(train_split, monkeypatch):
 
 
 def test_flags_reach_the_optimizer_and_the_schedule(train_split, monkeypatch):
-    seen = {}
-    make_optimizer = recipes.TunedRecipe.make_optimizer
+    plans = []
+    real_plan = recipes.TunedRecipe.plan
 
-    def recorded(self, model_name, model, lr, total_steps):
-        seen.update(lr=lr, total_steps=total_steps)
-        return make_optimizer(self, model_name, model, lr, total_steps)
+    def recorded(self, *args):
+        plans.append(real_plan(self, *args))
+        return plans[-1]
 
-    monkeypatch.setattr(recipes.TunedRecipe, "make_optimizer", recorded)
+    monkeypatch.setattr(recipes.TunedRecipe, "plan", recorded)
     fit(TrainConfig(model="cnn", recipe="tuned", epochs=2, lr=0.037, batch_size=100, train_size=300),
         *train_split, log=quiet)
-    assert seen == {"lr": 0.037, "total_steps": 6}  # 2 epochs of 3 batches of 100
+    (plan,) = plans  # fit asks the recipe once
+    assert plan.schedule.total_steps == 6  # 2 epochs of 3 batches of 100
+    assert plan.optimizer.param_groups[1]["max_lr"] == 0.037
 
 
-def test_input_scaling_is_folded_by_prepare_model_only():
-    """prepare_model divides the first layer's weight by the pixel std; make_optimizer changes no weight."""
+def test_the_tuned_plan_folds_the_input_scaling_into_the_first_layer_once():
+    """The first layer's weight is divided by the pixel std, its learning rate by std² (the chain rule)."""
     tuned = recipes.RECIPES["tuned"]
     torch.manual_seed(0)
     model = create_model("cnn")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    tuned.make_optimizer("cnn", model, 0.1, 10)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    tuned.prepare_model("cnn", model)
+    plan = tuned.plan("cnn", model, 10, 0.1, "cpu")
+    assert plan.model is model
     assert torch.allclose(model.conv1.weight, before["conv1.weight"] / tuned.input_std)
-    assert torch.equal(model.conv2.weight, before["conv2.weight"])
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items() if k != "conv1.weight")
+    first, rest = plan.optimizer.param_groups
+    assert first["params"] == [model.conv1.weight] and first["max_lr"] == pytest.approx(0.1 / tuned.input_std**2)
+    assert rest["max_lr"] == 0.1 and plan.criterion.label_smoothing == tuned.label_smoothing
+
+
+def test_the_practice_plan_is_the_practices_plain_sgd():
+    model = create_model("mlp")
+    plan = recipes.RECIPES["practice"].plan("mlp", model, 10, 0.01, "cpu")
+    assert plan.model is model and type(plan.optimizer) is torch.optim.SGD
+    assert plan.optimizer.defaults["momentum"] == 0 and plan.optimizer.defaults["lr"] == 0.01
+    assert plan.schedule is None and plan.augment is None and plan.criterion.label_smoothing == 0
+    with recipes.RECIPES["practice"].plan("mlp", model, 10, 0.01, "cpu").autocast():
+        assert model(torch.rand(2, 1, 28, 28)).dtype == torch.float32
 
 
 @pytest.mark.slow  # 600 CNN steps: 80–190 s on the shared 2-core machine
@@ -128,7 +140,7 @@ def test_augmentation_runs_on_training_batches_only(train_split, test_split, mon
 
     monkeypatch.setattr(RandomAffine, "__call__", counted)
     settings = recipes.ModelSettings(epochs=1, lr=0.1, batch_size=128, augment=RandomAffine(), clean_tail=clean_tail)
-    monkeypatch.setitem(recipes.RECIPES, "tuned", recipes.TunedRecipe(cnn=settings))
+    monkeypatch.setitem(recipes.RECIPES, "tuned", recipes.TunedRecipe(settings={"cnn": settings}))
     result = fit(TrainConfig(model="cnn", recipe="tuned", max_steps=20), *train_split, log=quiet)
     assert len(calls) == augmented
     torch.manual_seed(1)

@@ -9,26 +9,20 @@ from pathlib import Path
 
 import pytest
 from torchinfo import summary as torchinfo_summary
-from typer.testing import CliRunner
 
-from mnistlab.cli import app
 from mnistlab.errors import MnistlabError
 from mnistlab.layers import parameter_rows
 from mnistlab.models import lesson_models, create_model
 from mnistlab.report import build_report, figures
 from mnistlab.report.analysis import Network, analysis_sentences
 
-runner = CliRunner()
 SECTIONS = ["1. Setup", "2. Results", "3. Where they fail", "4. Training", "5. Parameters",
             "6. CNN layer sizes", "7. Analysis", "8. Why the CNN wins"]
 
 
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
 
 @pytest.fixture(scope="module")
-def quick(mnist_root, tmp_path_factory):
+def quick(invoke, mnist_root, tmp_path_factory):
     """`mnistlab run --seeds 2` capped at 60 steps: four real runs, and the report it ends with."""
     base = tmp_path_factory.mktemp("report")
     result = invoke("run", "--seeds", 2, "--max-steps", 60, "--device", "cpu", "--runs-dir", base / "runs",
@@ -138,13 +132,33 @@ def test_analysis_follows_the_numbers():
     level = analysis_sentences(numbers("mlp", 0.970, 8, 3, [0.3, 0.2], seeds=3, spread=0.01),
                                numbers("cnn", 0.975, 8, 3, [0.3, 0.2], seeds=3, spread=0.01), "en")
     assert level[0].startswith("The two networks are level")
+    assert "accuracy points per 1,000 parameters" not in text
+    assert "The CNN has 61,706 parameters, 10.9× fewer than the MultiLayerNN's 669,706, while being more accurate: " \
+           "98.00% test accuracy against 94.00%." in text
+
+
+def test_more_epochs_would_help_only_when_the_training_set_accuracy_says_so():
+    """A falling loss alone does not decide it: beside the test accuracy, the training-set accuracy."""
+    from dataclasses import replace
+
+    from mnistlab.i18n import texts
+    from mnistlab.report.analysis import convergence_sentence
+
+    falling = numbers("cnn", 0.96, 5, 3, [0.5, 0.3, 0.2])
+    t = texts("en")
+    assert "cannot be told without the training-set accuracy" in convergence_sentence(falling, t)
+    assert "(96.50%) is within 0.50 points of its test accuracy (96.00%), so it is not overfitting and more epochs " \
+           "would likely help" in convergence_sentence(replace(falling, train_accuracy=[0.965]), t)
+    overfit = convergence_sentence(replace(falling, train_accuracy=[0.995]), t)
+    assert "is already 3.50 points above its test accuracy (96.00%): more epochs would mostly fit the training " \
+           "images better (overfitting)" in overfit and "would likely help" not in overfit
 
 
 def snapshot(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monkeypatch):
+def test_bad_input_is_one_clear_error_and_leaves_out_alone(invoke, quick, tmp_path, monkeypatch):
     base, _ = quick
     out = tmp_path / "report"
     shutil.copytree(base / "report", out)
@@ -184,7 +198,7 @@ def test_bad_input_is_one_clear_error_and_leaves_out_alone(quick, tmp_path, monk
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "Traceback" not in result.output
 
 @pytest.mark.slow
-def test_report_command_replaces_the_report(quick, mnist_root, tmp_path):
+def test_report_command_replaces_the_report(invoke, quick, mnist_root, tmp_path):
     base, _ = quick
     out = tmp_path / "report"
     result = invoke("report", base / "runs" / "mlp-practice-seed0", base / "runs" / "cnn-practice-seed0",
@@ -198,7 +212,7 @@ def test_report_command_replaces_the_report(quick, mnist_root, tmp_path):
 
 
 @pytest.mark.parametrize("name", lesson_models())
-def test_summary_counts_match_pytorch_and_torchinfo(name):
+def test_summary_counts_match_pytorch_and_torchinfo(invoke, name):
     result = invoke("summary", name)
     assert result.exit_code == 0, result.output
     model = create_model(name)
@@ -217,7 +231,7 @@ def test_summary_counts_match_pytorch_and_torchinfo(name):
 # --- Spanish ---------------------------------------------------------------------------------------
 
 ENGLISH_WORDS = re.compile(r"\b(the|and|of|against|wins|digit|digits|epoch|epochs|steps|hardest|easiest|"
-                           r"accuracy|loss|trained|images|parameters|network|networks|its|their|below|times)\b")
+                           r"loss|trained|images|parameters|network|networks|its|their|below|times)\b")
 
 
 def spanish_sentences_check(spanish: list[str], english: list[str]) -> None:
@@ -233,7 +247,7 @@ def test_analysis_in_spanish_follows_the_numbers():
     spanish = analysis_sentences(mlp, cnn, "es")
     spanish_sentences_check(spanish, analysis_sentences(mlp, cnn, "en"))
     text = " ".join(spanish)
-    assert text.startswith("Gana la CNN: acierta el 98,00\u00a0% de las imágenes de prueba, frente al 94,00\u00a0% "
+    assert text.startswith("Gana la CNN: 98,00\u00a0% de accuracy en prueba frente al 94,00\u00a0% "
                            "del MultiLayerNN")
     assert "El dígito más difícil del MultiLayerNN es el 8, con un 84,0\u00a0% de aciertos, confundido sobre todo " \
            "con el 3 (100 veces)" in text
@@ -246,7 +260,7 @@ def test_analysis_in_spanish_follows_the_numbers():
     assert "queda por detrás en 1 dígito: 5 (-8,0)" in behind_on_one[1]
     level = analysis_sentences(numbers("mlp", 0.970, 8, 3, [0.3, 0.2], seeds=3, spread=0.01),
                                numbers("cnn", 0.975, 8, 3, [0.3, 0.2], seeds=3, spread=0.01), "es")
-    assert level[0].startswith("Las dos redes están empatadas: la CNN acierta el 97,50\u00a0% ± 1,00 en prueba")
+    assert level[0].startswith("Las dos redes están empatadas: la CNN tiene un 97,50\u00a0% ± 1,00 de accuracy en prueba")
 
 
 def section(markdown: str, number: int) -> str:
@@ -289,7 +303,7 @@ def test_spanish_report_from_the_locale(quick, mnist_root, tmp_path, monkeypatch
     assert any("," in tick for tick in ticks) and not any("." in tick for tick in ticks)  # a decimal comma
 
 
-def test_lang_en_gives_the_english_report_whatever_the_locale(quick, mnist_root, tmp_path, monkeypatch):
+def test_lang_en_gives_the_english_report_whatever_the_locale(invoke, quick, mnist_root, tmp_path, monkeypatch):
     base, _ = quick
     monkeypatch.setenv("LANG", "es_ES.UTF-8")
     result = invoke("report", "--lang", "en", "--runs-dir", base / "runs", "--out", tmp_path / "r",
@@ -301,3 +315,73 @@ def test_lang_en_gives_the_english_report_whatever_the_locale(quick, mnist_root,
     assert '<html lang="en">' in (tmp_path / "r" / "index.html").read_text()
     result = invoke("report", "--lang", "xx", "--runs-dir", base / "runs", "--out", tmp_path / "r")
     assert result.exit_code == 1 and result.output == "mnistlab: error: --lang must be one of en, es (got 'xx')\n"
+
+
+def comparable_folder(runs, name, model, steps, recipe="practice", max_steps=None, age=0):
+    """A fake finished run with `steps` steps (capped at `max_steps`), `age` seconds old."""
+    import os
+
+    from helpers import write_fake_run
+
+    folder = write_fake_run(runs / name, model)
+    config = json.loads((folder / "config.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    config.update(recipe=recipe, max_steps=max_steps)
+    metrics.update(recipe=recipe, steps=steps)
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    stamp = (folder / "metrics.json").stat().st_mtime - age
+    os.utime(folder / "metrics.json", (stamp, stamp))
+    return folder
+
+
+def test_the_report_picks_comparable_runs_or_says_how_they_differ(tmp_path):
+    """The latest cnn run is a 200-step one and the latest mlp one saw 1,585 steps: the report takes
+    the newest pair trained alike instead, and says so plainly when no pair is."""
+    from mnistlab.i18n import texts
+    from mnistlab.report.build import difference_note, select_runs
+
+    runs = tmp_path / "runs"
+    comparable_folder(runs, "mlp-full", "mlp", 9380, age=300)
+    comparable_folder(runs, "cnn-full", "cnn", 9380, age=200)
+    comparable_folder(runs, "mlp-quick", "mlp", 1585, max_steps=1585, age=100)
+    comparable_folder(runs, "cnn-quick", "cnn", 200, max_steps=200, age=0)
+    groups = select_runs([], runs)
+    assert {name: [r.path.name for r in g] for name, g in groups.items()} == {"mlp": ["mlp-full"], "cnn": ["cnn-full"]}
+
+    for name in ("mlp-full", "cnn-full"):
+        shutil.rmtree(runs / name)
+    groups = select_runs([], runs)
+    assert [g[0].path.name for g in groups.values()] == ["mlp-quick", "cnn-quick"]
+    networks = [Network(name, [0.5], [[0.5] * 10], [[1] * 10] * 10, [2.3], [], 938, [], runs=g)
+                for name, g in groups.items()]
+    note = difference_note(networks, texts("en"))
+    assert note.startswith("These runs were not trained alike (MultiLayerNN: recipe practice, 1,585 steps "
+                           "(1.69 epochs, 101,408 training images seen); CNN: recipe practice, 200 steps "
+                           "(0.21 epochs, 12,800 training images seen))")
+    assert "not which one is better" in note
+    assert difference_note(networks[:1] * 2, texts("en")) is None
+
+
+def test_found_runs_are_counted_in_plain_words(tmp_path):
+    comparable_folder(tmp_path / "runs", "mlp-a", "mlp", 1)
+    with pytest.raises(MnistlabError, match=r"\(found 1 mlp run\); .*or give the practice's weights with --cnn FILE"):
+        build_report([], tmp_path / "report", tmp_path / "runs")
+    with pytest.raises(MnistlabError, match=r"no finished mlp run in .* \(found no run\)"):
+        build_report([], tmp_path / "report", tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_a_report_from_the_practices_own_files_says_what_it_cannot_know(invoke, practice_files, mnist_root, tmp_path):
+    result = invoke("report", "--mlp", practice_files["mlp"], "--cnn", practice_files["cnn"], "--out",
+                    tmp_path / "report", "--runs", tmp_path / "no-runs", "--data-dir", mnist_root)
+    assert result.exit_code == 0, result.output
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    for said in ("Not necessarily like for like: MultiLayerNN and CNN come from .pth files whose training is unknown",
+                 "| Recipe | unknown: a .pth file holds only the weights |",
+                 f"the weights file `{practice_files['cnn']}`, evaluated here on the test and training images",
+                 "MultiLayerNN: no loss history. A .pth file holds only the weights",
+                 "| training time (s) | — | — |", "| training steps | — | — |", "| training-set accuracy | "):
+        assert said in markdown, said
+    assert "loss_comparison.png" not in markdown and not (tmp_path / "report" / "loss_mlp.png").exists()
+    assert "Over the MultiLayerNN's last epoch" not in markdown  # no history: no convergence sentence

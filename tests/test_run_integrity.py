@@ -9,7 +9,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from helpers import interrupt_in_epoch, png_bytes, write_fake_run
+from helpers import interrupt_in_epoch, png_bytes, quiet, write_fake_run
 from mnistlab import files, train as train_module
 from mnistlab.errors import MnistlabError
 from mnistlab.predict import load_latest
@@ -18,10 +18,6 @@ from mnistlab.train import TrainConfig, fit, train_run
 from mnistlab.web.app import create_app
 
 QUICK = dict(model="mlp", epochs=2, train_size=640, device="cpu")  # 20 steps
-
-
-def quiet(line):
-    pass
 
 
 def snapshot(folder):
@@ -79,10 +75,10 @@ def test_a_finite_blow_up_stops_like_a_nan(train_split):
 def test_exploding_weights_stop_the_training(train_split, monkeypatch):
     real_epoch = train_module.train_one_epoch
 
-    def weights_blow_up(model, *args):
-        losses = real_epoch(model, *args)
+    def weights_blow_up(plan, *args):
+        losses = real_epoch(plan, *args)
         with torch.no_grad():
-            model.fc3.weight.mul_(1e9)
+            plan.model.fc3.weight.mul_(1e9)
         return losses
 
     monkeypatch.setattr(train_module, "train_one_epoch", weights_blow_up)

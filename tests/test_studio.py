@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -15,7 +16,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from helpers import png_bytes
+from helpers import handed_on, png_bytes
+from mnistlab.models import load_weights
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running
 from mnistlab.web.strings import STRINGS
@@ -40,7 +42,7 @@ def own_runs(quick_runs, tmp_path):
     return tmp_path / "runs"
 
 
-def test_inside_gives_every_layer_of_both_networks(client, seven):
+def test_inside_gives_every_layer_of_both_networks(client, seven, quick_runs):
     png, label = seven
     answer = client.post("/api/inside", content=png, headers={"Content-Type": "image/png"}).json()
     predicted = client.post("/api/predict", content=png, headers={"Content-Type": "image/png"}).json()
@@ -54,8 +56,11 @@ def test_inside_gives_every_layer_of_both_networks(client, seven):
         logits = network["layers"][-1]["values"]
         assert network["digit"] == int(np.argmax(logits)) == predicted[name]["digit"]
         np.testing.assert_allclose(network["probabilities"], predicted[name]["probabilities"], atol=1e-3)
-        hidden = [v for layer in network["layers"][:-1] for v in layer["values"]]
-        assert min(hidden) >= 0  # after ReLU (and max-pooling of ReLU outputs)
+        # each layer as the served network's own forward() hands it on (rounded to 4 decimals by the API)
+        _, model = load_weights(quick_runs / f"{name}-quick" / "model.pth", name)
+        passed = handed_on(model, np.reshape(answer["input"], (28, 28)))
+        for layer, values in zip(network["layers"], passed, strict=True):
+            np.testing.assert_allclose(layer["values"], values.ravel(), rtol=1e-3, atol=1e-2, err_msg=layer["name"])
     assert answer["networks"]["cnn"]["digit"] == label
 
 
@@ -108,7 +113,8 @@ def test_the_page_asks_the_server_what_exists():
     from mnistlab.models import MODELS
     from mnistlab.web.app import STATIC
 
-    for path in [*STATIC.glob("*.js"), STATIC / "index.html"]:
+    page = ("answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "main.js", "picker.js", "train.js", "index.html")
+    for path in (STATIC / name for name in page):
         code = path.read_text()
         for name in (entry.display_name for entry in MODELS.values()):
             assert name not in code, (path.name, name)
@@ -129,9 +135,11 @@ def test_architecture_and_info_say_what_each_layer_and_network_is():
                             ("fc3", "logits")]
     mlp = create_app(models={"mlp": create_model("mlp")})
     assert [row["role"] for row in TestClient(mlp).get("/api/architecture").json()["mlp"]["layers"]] == \
-        ["input", "hidden", "hidden", "logits"]
+        ["input", "flatten", "hidden", "hidden", "logits"]  # the flatten step as `mnistlab summary mlp` shows it
     info = test_client.get("/api/info").json()
-    assert [(m["name"], m["display_name"]) for m in info["models"]] == [(name, entry.display_name) for name, entry in MODELS.items()]
+    assert info["models"] == [{"name": entry.name, "display_name": entry.display_name, "color": entry.color,
+                               "lesson": entry.lesson} for entry in MODELS.values()]
+    assert info["networks"][0]["color"] == MODELS["cnn"].color
 
 
 def test_strings_in_both_languages(quick_runs, client):
@@ -148,9 +156,12 @@ def test_strings_in_both_languages(quick_runs, client):
     assert client.get("/api/strings", headers={"Accept-Language": "es-ES,es;q=0.9,en;q=0.8"}).json()["lang"] == "es"
     assert client.get("/api/strings", headers={"Accept-Language": "de-DE,en;q=0.5"}).json()["lang"] == "en"
     assert client.get("/api/strings", headers={"Accept-Language": "de-DE"}).json()["lang"] == "en"
+    for refused in ("es;q=0", "es;q=nan", "es;q=0.000", "es;q=-1", "es;q=2", "esperanto"):  # q=0: "not this one"
+        assert client.get("/api/strings", headers={"Accept-Language": refused}).json()["lang"] == "en", refused
     spanish_server = TestClient(create_app(runs_dir=quick_runs, lang="es"))
     assert spanish_server.get("/api/strings", headers={"Accept-Language": "de-DE"}).json()["lang"] == "es"
     assert spanish_server.get("/api/strings", headers={"Accept-Language": "en-GB"}).json()["lang"] == "en"
+    assert spanish_server.get("/api/strings", headers={"Accept-Language": "en;q=0, de"}).json()["lang"] == "es"
     bad = client.get("/api/strings?lang=fr")
     assert bad.status_code == 400 and "lang must be one of en, es" in bad.json()["error"]
 
@@ -176,11 +187,11 @@ def test_bad_training_settings_get_a_4xx(client, body, status, message):
 
 
 def test_training_is_refused_unless_allowed(quick_runs):
-    closed = TestClient(create_app(runs_dir=quick_runs, allow_training=False))
-    for response in (closed.post("/api/train", json={"model": "cnn"}), closed.delete("/api/train/1")):
-        assert response.status_code == 403 and "--allow-training" in response.json()["error"]
-    assert closed.get("/api/train").json() == {"allowed": False, "job": None}
-    assert closed.get("/api/train/nope/events").status_code == 404
+    with TestClient(create_app(runs_dir=quick_runs, allow_training=False)) as closed:
+        for response in (closed.post("/api/train", json={"model": "cnn"}), closed.delete("/api/train/1")):
+            assert response.status_code == 403 and "--allow-training" in response.json()["error"]
+        assert closed.get("/api/train").json() == {"allowed": False, "job": None}
+        assert closed.get("/api/train/nope/events").status_code == 404
 
 
 def events_of(url: str) -> list[tuple[str, dict, float]]:
@@ -209,7 +220,7 @@ def test_a_job_streams_its_progress_then_the_page_uses_it_and_matches_the_cli(ow
 
         events = events_of(url + job["events"][1:])
         kinds = [kind for kind, _, _ in events]
-        assert kinds[0] == "start" and kinds[-1] == "done" and "error" not in kinds
+        assert kinds[0] == "start" and kinds[-1] == "done" and "failed" not in kinds
         steps = [data for kind, data, _ in events if kind == "step"]
         points = [point for data in steps for point in data["points"]]
         assert [point[0] for point in points] == list(range(1, 61))  # every step, once, in order
@@ -220,8 +231,13 @@ def test_a_job_streams_its_progress_then_the_page_uses_it_and_matches_the_cli(ow
         done = events[-1][1]
         assert epoch["epoch"] == 1 and epoch["test_accuracy"] == done["test_accuracy"] > 0.5
 
-        info = httpx.get(url + "api/info").json()
-        assert {net["name"]: net["source"] for net in info["networks"]}["cnn"] == done["run"]
+        # the finished run is offered, not swapped in; chosen, it answers
+        sources = lambda: {net["name"]: net["source"] for net in httpx.get(url + "api/info").json()["networks"]}
+        assert Path(sources()["cnn"]).name != Path(done["run"]).name
+        offered = httpx.get(url + "api/runs").json()["offered"]
+        assert offered == [Path(done["run"]).name]
+        assert httpx.post(url + "api/use", json={"network": "cnn", "run": offered[0]}).status_code == 200
+        assert Path(sources()["cnn"]).name == offered[0]
         assert events_of(url + job["events"][1:]) and [k for k, _, _ in events_of(url + job["events"][1:])] == kinds
 
     cli_run = tmp_path / "cli-run"  # `mnistlab train` as a user runs it: its own process, torch's defaults
@@ -248,7 +264,7 @@ def test_a_stopped_job_leaves_no_run_and_the_next_one_starts(own_runs, mnist_roo
         stopped = httpx.delete(url + f"api/train/{job['id']}", timeout=30)
         assert stopped.status_code == 200 and time.monotonic() - asked < 2.5
         kinds = [(kind, data) for kind, data, _ in events_of(url + job["events"][1:])]
-        assert kinds[-1] == ("error", {"error": "training was stopped", "code": "cancelled"})
+        assert kinds[-1] == ("failed", {"error": "training was stopped", "code": "cancelled"})
         assert sorted(p.name for p in own_runs.iterdir()) == before  # the unfinished folder is gone
         assert httpx.get(url + "api/info").json() == info
 
@@ -273,9 +289,49 @@ def test_the_page_is_es_modules_served_as_they_are(client):
 
 
 @pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
-                                            ("localhost", True), ("0.0.0.0", False), ("::", False),
-                                            ("192.168.1.20", False), ("example.org", False)])
+                                            ("[::1]", True), ("localhost", True), ("LOCALHOST", True),
+                                            ("127.1", True), ("0x7f.1", True), ("0.0.0.0", False), ("::", False),
+                                            ("192.168.1.20", False), ("example.org", False), ("127.1.example", False)])
 def test_training_is_on_by_default_only_on_loopback(host, loopback):
     from mnistlab.cli import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.browser
+def test_an_event_source_that_reconnects_resumes_without_replay(browser, tmp_path, monkeypatch):
+    """A real EventSource (Chromium's): the server ends the stream, the browser reconnects by itself
+    with Last-Event-ID and gets only the events after it, each once."""
+    from helpers import stub_job
+    from mnistlab.models import create_model
+    from mnistlab.web import training
+
+    monkeypatch.setattr(training, "STREAM_SECONDS", 0.5)
+    app = create_app(models={"mlp": create_model("mlp")}, runs_dir=tmp_path)
+    with running(app) as url:
+        job = stub_job(app.state.jobs, "resume", [("start", {"total_steps": 3}), ("step", {"step": 1})])
+        page = browser.new_page()
+        page.goto(url)
+        page.evaluate("""url => {
+            window.seen = []; window.opens = 0;
+            const source = new EventSource(url);
+            source.onopen = () => { window.opens += 1; };
+            for (const kind of ["start", "step", "done", "failed"]) {
+                source.addEventListener(kind, (event) => {
+                    window.seen.push([kind, event.lastEventId, JSON.parse(event.data)]);
+                    if (kind === "done") source.close();
+                });
+            }
+        }""", url + "api/train/resume/events")
+        page.wait_for_function("window.seen.length === 2")
+        page.wait_for_function("window.opens >= 3", timeout=15_000)  # ended twice, reconnected twice
+        job.events += [{"event": "step", "data": {"step": 2}}, {"event": "done", "data": {"run": "x"}}]
+        job.finished = True
+        page.wait_for_function("window.seen.length >= 4")
+        page.wait_for_timeout(1500)  # time for a replay to show, if there were one
+        seen = page.evaluate("window.seen")
+        page.close()
+    job.process.kill()
+    job.process.wait()
+    assert seen == [["start", "1", {"total_steps": 3}], ["step", "2", {"step": 1}],
+                    ["step", "3", {"step": 2}], ["done", "4", {"run": "x"}]]

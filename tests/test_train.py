@@ -4,17 +4,14 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from helpers import interrupt_in_epoch
+from helpers import interrupt_in_epoch, quiet
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.models import create_model
-from mnistlab.practice import practice_datasets, practice_train
+from practice import practice_datasets, practice_train
 from mnistlab.config import ConfigError
 from mnistlab.train import TrainConfig, fit, resolve_device
 
-
-def quiet(_line):
-    pass
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -87,3 +84,15 @@ def test_run_folder_after_interrupt_holds_last_finished_epoch(train_split, tmp_p
     model = create_model("mlp")
     model.load_state_dict(torch.load(tmp_path / "model.pth"))  # the practice's own loading line
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_a_run_records_its_training_set_accuracy_beside_the_test_one(quick_runs, train_split):
+    """metrics.json's train_accuracy (added in 0.3.0) is the run's weights scored on all 60,000
+    training images, as the test accuracy is on the test images."""
+    from mnistlab.models import load_weights
+    from mnistlab.runs import load_run
+
+    run = load_run(quick_runs / "mlp-quick")
+    _, model = load_weights(run.weights, "mlp")
+    assert run.metrics.train_accuracy == evaluate(model, *train_split).overall_accuracy
+    assert 0.9 < run.metrics.train_accuracy < 1

@@ -15,9 +15,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 from PIL import Image
-from typer.testing import CliRunner
 
-from mnistlab.cli import app as cli_app
 from mnistlab.errors import MnistlabError
 from mnistlab.models import create_model
 from mnistlab.preprocess import image_to_mnist
@@ -103,6 +101,9 @@ Image.new("1", (5000, 5000)).save(BIG_PNG, "PNG")
     (WHITE_CANVAS, "image/png", 422, "blank"),
     (CLEAR_CANVAS, "image/png", 422, "blank"),
     (data_url(WHITE_CANVAS).encode(), "text/plain", 422, "blank"),
+    (json.dumps({"image": data_url(CLEAR_CANVAS)}).encode(), "application/json", 422, "blank"),
+    (json.dumps({"pixels": [0] * 784}).encode(), "application/json", 422, "blank"),
+    (json.dumps({"pixels": [0.04] * 784}).encode(), "application/json", 422, "blank"),
     (b"", "image/png", 400, "empty"),
     (b"\x00" * (1024 * 1024 + 1), "image/png", 413, "at most 1,048,576"),
     (b"x" * 10, "application/octet-stream", 415, "unsupported Content-Type"),
@@ -110,7 +111,8 @@ Image.new("1", (5000, 5000)).save(BIG_PNG, "PNG")
     (b"x" * 10, None, 415, "unsupported Content-Type"),
     (b"data:image/gif;base64,R0lGOD", "text/plain", 400, "expected a data URL"),
     (b"data:image/png;base64,@@@@", "text/plain", 400, "base64 part is malformed"),
-    (b"\xff\xfe", "text/plain", 400, "UTF-8"),
+    (b"\xff\xfe", "text/plain", 400, "^the text/plain body must be UTF-8 text$"),
+    (b"\xff\xfe", "application/json", 400, "^the application/json body must be UTF-8 text$"),
     (b'{"pixels": [0.5, 0.5]}', "application/json", 400, r"784 numbers \(got 2\)"),
     (json.dumps({"pixels": [0.1] * 783 + [float("nan")]}).encode(), "application/json", 400, "finite"),
     (b'{"pixels": [' + b"0," * 783 + b"Infinity]}", "application/json", 400, "finite"),
@@ -153,6 +155,7 @@ def test_one_missing_network_is_named_with_its_train_command(runs_dir, tmp_path,
     app = create_app(runs_dir=tmp_path)
     info = TestClient(app).get("/api/info").json()
     assert [net["name"] for net in info["networks"]] == ["mlp"]
+    assert info["networks"][0]["source"] == "mlp-quick"  # relative to the runs folder: no path of this machine
     assert info["networks"][0]["test_accuracy"] >= 0.9
     assert "`mnistlab train cnn`" in info["missing"][0]
     answer = TestClient(app).post("/api/predict", content=digits[0][0], headers={"Content-Type": "image/png"}).json()
@@ -168,12 +171,12 @@ def test_models_built_in_code_are_served():
         create_app(models={"vgg": create_model("cnn")})
 
 
-def test_predict_command_prints_the_right_digits(runs_dir, digits, tmp_path):
+def test_predict_command_prints_the_right_digits(invoke, runs_dir, digits, tmp_path):
     paths = []
     for index, (png, label) in enumerate(digits[:10]):
         paths.append(tmp_path / f"digit{index}.png")
         paths[-1].write_bytes(png)
-    result = CliRunner().invoke(cli_app, ["predict", *map(str, paths), "--runs", str(runs_dir)])
+    result = invoke("predict", *paths, "--runs", runs_dir)
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0].split() == ["file", "MultiLayerNN", "CNN"]
@@ -182,7 +185,7 @@ def test_predict_command_prints_the_right_digits(runs_dir, digits, tmp_path):
     assert [row[1] for row in printed] == labels  # the CNN gets all ten right
     assert sum(row[0] == label for row, label in zip(printed, labels)) >= 9
 
-    only_cnn = CliRunner().invoke(cli_app, ["predict", str(paths[0]), "--model", "cnn", "--runs", str(runs_dir)])
+    only_cnn = invoke("predict", paths[0], "--model", "cnn", "--runs", runs_dir)
     assert only_cnn.exit_code == 0 and only_cnn.output.split()[:2] == ["file", "CNN"]
 
 
@@ -191,17 +194,17 @@ def test_predict_command_prints_the_right_digits(runs_dir, digits, tmp_path):
     (NOISE_PNG[:400], "is damaged or truncated"),
     (WHITE_CANVAS, "is blank"),
 ])
-def test_predict_command_refuses_bad_files_in_one_line(runs_dir, tmp_path, content, message):
+def test_predict_command_refuses_bad_files_in_one_line(invoke, runs_dir, tmp_path, content, message):
     bad = tmp_path / "bad.png"
     bad.write_bytes(content)
-    result = CliRunner().invoke(cli_app, ["predict", str(bad), "--runs", str(runs_dir)])
+    result = invoke("predict", bad, "--runs", runs_dir)
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0 and message in result.output and "Traceback" not in result.output
-    missing = CliRunner().invoke(cli_app, ["predict", str(tmp_path / "absent.png"), "--runs", str(runs_dir)])
+    missing = invoke("predict", tmp_path / "absent.png", "--runs", runs_dir)
     assert missing.exit_code == 1 and "absent.png: cannot read it" in missing.output
 
 @pytest.mark.slow
-def test_serve_command_serves_and_names_the_missing_network(runs_dir, tmp_path):
+def test_serve_command_serves_and_names_the_missing_network(invoke, runs_dir, tmp_path):
     shutil.copytree(runs_dir / "mlp-quick", tmp_path / "mlp-quick")
     server = subprocess.Popen([sys.executable, "-m", "mnistlab", "serve", "--port", "0", "--runs", str(tmp_path)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -215,11 +218,11 @@ def test_serve_command_serves_and_names_the_missing_network(runs_dir, tmp_path):
         _, errors = server.communicate(timeout=20)
     assert "`mnistlab train cnn` makes one; serving the other network" in errors
 
-    empty = CliRunner().invoke(cli_app, ["serve", "--runs", str(tmp_path / "none")])
+    empty = invoke("serve", "--runs", tmp_path / "none")
     assert empty.exit_code == 1 and "no trained network" in empty.output
     taken = bind("127.0.0.1", 0)
     assert taken.proto == socket.IPPROTO_TCP  # else asyncio leaves Nagle on: a 40 ms stall per response
-    busy = CliRunner().invoke(cli_app, ["serve", "--runs", str(runs_dir), "--port", str(taken.getsockname()[1])])
+    busy = invoke("serve", "--runs", runs_dir, "--port", taken.getsockname()[1])
     taken.close()
     assert busy.exit_code == 1 and "cannot listen on 127.0.0.1:" in busy.output
 
@@ -263,3 +266,32 @@ def test_a_browser_draws_a_digit_and_both_networks_answer(runs_dir, artifacts, b
         page.wait_for_timeout(300)  # let the bars' 120 ms transition finish before the picture
         page.screenshot(path=str(artifacts / "web-page-cleared.png"))
         page.close()
+
+
+
+def test_the_practices_own_files_are_served_and_named(practice_files, fake_runs, digits, tmp_path):
+    """`serve --mlp multinn.pth --cnn cnn.pth` with no runs at all: both answer as the runs they came
+    from, and /api/info names each file (the field `file`; `source` stays)."""
+    served = TestClient(create_app(runs_dir=tmp_path / "no-runs", files=practice_files))
+    info = served.get("/api/info").json()["networks"]
+    assert {net["name"]: net["file"] for net in info} == {name: str(path) for name, path in practice_files.items()}
+    assert all(net["run"] is None and net["test_accuracy"] is None for net in info)
+    png = {"content": digits[0][0], "headers": {"content-type": "image/png"}}
+    from_files = served.post("/api/predict", **png).json()
+    from_runs = TestClient(create_app(runs_dir=fake_runs)).post("/api/predict", **png).json()
+    for name in practice_files:
+        assert from_files[name]["probabilities"] == pytest.approx(from_runs[name]["probabilities"], abs=1e-6)
+
+
+def test_predict_with_the_practices_files(invoke, practice_files, fake_runs, digits, tmp_path):
+    paths = []
+    for index, (png, _label) in enumerate(digits[:5]):
+        paths.append(tmp_path / f"digit{index}.png")
+        paths[-1].write_bytes(png)
+    from_files = invoke("predict", *paths, "--runs", tmp_path / "none", "--mlp", practice_files["mlp"],
+                        "--cnn", practice_files["cnn"])
+    from_runs = invoke("predict", *paths, "--runs", fake_runs)
+    assert from_files.exit_code == 0, from_files.output
+    assert from_files.output == from_runs.output and len(from_files.output.splitlines()) == 6
+    swapped = invoke("predict", paths[0], "--mlp", practice_files["cnn"])
+    assert swapped.exit_code == 1 and "holds CNN weights, not MultiLayerNN ones; pass it as --cnn" in swapped.output

@@ -17,6 +17,7 @@ def _interrupted_at_start() -> None:
 
 try:
     import typer
+    from typer.core import TyperGroup
 
     from mnistlab.config import ConfigError
     from mnistlab.errors import MnistlabError
@@ -25,7 +26,51 @@ try:
 except KeyboardInterrupt:
     _interrupted_at_start()
 
+# Exit codes (docs/cli.md): 0 done; 1 a problem with the input or the files (the message says how to fix
+# it); 2 a mistyped command line (unknown option, bad value); 130 stopped with Ctrl+C.
+USAGE_ERROR = 2
+
+
+class OneErrorStyle(TyperGroup):
+    """Command-line mistakes (click's usage errors) in mnistlab's own style: one line starting with
+    `mnistlab: error:` and saying where the help is, exit code 2."""
+
+    def format_commands(self, ctx, formatter):
+        """The command list with each command's first sentence whole (click cuts it with "...")."""
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        rows = [(name, command.get_short_help_str(limit=1000)) for name, command in commands
+                if command is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from typer._click import exceptions as errors  # typer's own copy of click raises these
+
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except errors.NoArgsIsHelpError as err:
+            err.show()  # `mnistlab` alone: the help
+            sys.exit(err.exit_code)
+        except errors.UsageError as err:
+            words = err.ctx.command_path.split()[1:] if err.ctx else []
+            message = " ".join(err.format_message().replace("Value error, ", "").split()).rstrip(".")
+            typer.echo(f"mnistlab: error: {message[:1].lower()}{message[1:]}; "
+                       f"`{' '.join(['mnistlab', *words, '-h'])}` lists what it takes", err=True)
+            sys.exit(USAGE_ERROR)
+        except errors.ClickException as err:
+            typer.echo(f"mnistlab: error: {err.format_message()}", err=True)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            typer.echo("mnistlab: aborted", err=True)
+            sys.exit(1)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneErrorStyle,
     help="mnistlab: train, evaluate and explore the classic MNIST networks (an MLP and a LeNet-5-style CNN).",
     add_completion=False,
     no_args_is_help=True,
@@ -48,7 +93,8 @@ Lang = Annotated[Optional[str], typer.Option(
     help="Language of the report, tables and figures: en or es (default: the locale's, from LC_ALL, LC_MESSAGES, LANG "
          "or LANGUAGE; es* gives Spanish).", show_default=False)]
 Recipe = Annotated[RecipeName, typer.Option(
-    help="practice: the lab's plain SGD, bit-faithful to its notebook; tuned: the same networks trained better.")]
+    help="practice: the lab's plain SGD, bit-faithful to its notebook; tuned: the same networks trained better.",
+    case_sensitive=False)]
 
 
 INTERRUPTED_TRAINING = "interrupted; run folders are as they were before (an unfinished run is never kept)"
@@ -78,7 +124,7 @@ def command(*args, interrupted: str = "interrupted", **kwargs):
     return decorate
 
 
-@command()
+@command(short_help='Check MNIST on disk (md5), fetching it if missing.')
 def data(
     data_dir: DataDir = None,
     repair: Annotated[bool, typer.Option(help="Replace damaged files with a fresh verified copy.")] = False,
@@ -92,9 +138,9 @@ def data(
         typer.echo(f"  {name:<26} md5 {md5}  ok")
 
 
-@command(interrupted=INTERRUPTED_TRAINING)
+@command(interrupted=INTERRUPTED_TRAINING, short_help='Train one network into a run folder.')
 def train(
-    model: Annotated[ModelName, typer.Argument(help="Which network to train.")],
+    model: Annotated[ModelName, typer.Argument(help="Which network to train: mlp or cnn (any case).", case_sensitive=False, metavar="MODEL")],
     recipe: Recipe = RecipeName.practice,
     epochs: Annotated[Optional[int], typer.Option(help="Passes over the training set (default: the recipe's; practice: 10).", show_default=False)] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the recipe's; practice: 0.01).", show_default=False)] = None,
@@ -119,10 +165,10 @@ def train(
     typer.echo(f"run folder: {run.path}")
 
 
-@command()
+@command(short_help='Test accuracy of a run folder or a .pth file.')
 def evaluate(
     path: Annotated[Path, typer.Argument(help="A run folder, or a .pth state_dict (the practice's own too).")],
-    model: Annotated[Optional[ModelName], typer.Option(help="Architecture of a bare .pth (default: recognised from its keys).", show_default=False)] = None,
+    model: Annotated[Optional[ModelName], typer.Option(help="Architecture of a bare .pth (default: recognised from its keys).", show_default=False, case_sensitive=False)] = None,
     device: Device = "auto",
     data_dir: DataDir = None,
 ):
@@ -130,10 +176,12 @@ def evaluate(
     from mnistlab import data as mnist
     from mnistlab.evaluate import evaluate as score
     from mnistlab.models import load_weights
-    from mnistlab.runs import load_run
+    from mnistlab.runs import WEIGHTS, load_run
     from mnistlab.train import resolve_device
 
-    weights = path / "model.pth" if path.is_dir() else path
+    if not path.exists():
+        raise MnistlabError(missing_path(path))
+    weights = path / WEIGHTS if path.is_dir() else path
     permuted = load_run(path).permuted if path.is_dir() else False  # a bare .pth records nothing
     name, network = load_weights(weights, model.value if model else None)
     where = resolve_device(device)
@@ -145,7 +193,7 @@ def evaluate(
         typer.echo(f"  digit {digit}: {accuracy:.4f}")
 
 
-@command(interrupted=INTERRUPTED_TRAINING)
+@command(interrupted=INTERRUPTED_TRAINING, short_help='The whole lesson: data, both trainings, results, report.')
 def run(
     recipe: Recipe = RecipeName.practice,
     seed: Annotated[int, typer.Option(help="Random seed of the first run (torch.manual_seed before building the model).")] = 0,
@@ -166,11 +214,13 @@ def run(
 
 
 RunsDir = Annotated[Path, typer.Option("--runs", "--runs-dir", help="Folder of run folders; the latest mlp and cnn runs are used.")]
+MlpFile = Annotated[Optional[Path], typer.Option("--mlp", help="The MultiLayerNN's weights: a .pth state_dict such as the practice's multinn.pth (default: the latest mlp run).", show_default=False)]
+CnnFile = Annotated[Optional[Path], typer.Option("--cnn", help="The CNN's weights: a .pth state_dict such as the practice's cnn.pth (default: the latest cnn run).", show_default=False)]
 PredictModel = Enum("PredictModel", {**{name: name for name in MODELS}, "both": "both"}, type=str)
 Permuted = Annotated[bool, typer.Option("--permuted", help="Use the latest --permute-pixels runs instead (default: the others).")]
 
 
-@command(interrupted="stopped serving")
+@command(interrupted="stopped serving", short_help='Open the studio: draw digits, look inside, train.')
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps the app on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
@@ -178,6 +228,8 @@ def serve(
     allow_training: Annotated[bool, typer.Option("--allow-training", help="Let the page train networks even when --host is not a loopback address (default: only on loopback).")] = False,
     lang: Annotated[Optional[str], typer.Option(help="The page's language when the browser states none: es or en (default: the locale's).", show_default=False)] = None,
     data_dir: DataDir = None,
+    mlp: MlpFile = None,
+    cnn: CnnFile = None,
 ):
     """Start the studio: draw a digit, see inside both networks, train them from the page."""
     from mnistlab.i18n import resolve_lang
@@ -186,11 +238,22 @@ def serve(
 
     sock = bind(host, port)  # a bad or busy port is said before the networks load
     app = create_app(runs_dir=runs, allow_training=allow_training or is_loopback(sock.getsockname()[0]),
-                     lang=resolve_lang(lang), data_dir=data_dir)
+                     lang=resolve_lang(lang), data_dir=data_dir, files={"mlp": mlp, "cnn": cnn})
     for message in app.state.networks.missing:
         typer.echo(f"mnistlab: note: {message}; serving the other network", err=True)
     typer.echo(f"mnistlab is serving the drawing page at {url_of(sock)}  (Ctrl+C stops it)")
     serve_forever(app, sock)
+
+
+def missing_path(path: Path) -> str:
+    """`path` does not exist: say so, and name the nearest existing names beside it (a typo)."""
+    import difflib
+
+    parent = path.parent if path.parent.is_dir() else None
+    near = difflib.get_close_matches(path.name, [p.name for p in parent.iterdir()], n=2, cutoff=0.6) if parent else []
+    hint = f"; did you mean {' or '.join(str(parent / n) for n in near)}?" if near else \
+        "; check the path (a run folder under runs/, or a .pth file)"
+    return f"{path}: no such file or folder{hint}"
 
 
 def is_loopback(host: str) -> bool:
@@ -212,35 +275,40 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@command()
+@command(short_help='Predict the digit in image files.')
 def predict(
     images: Annotated[list[Path], typer.Argument(help="PNG or JPEG files, one digit each.", metavar="IMAGE",
                                                  show_default=False)],
-    model: Annotated[PredictModel, typer.Option(help="Which network answers.")] = PredictModel.both,
+    model: Annotated[PredictModel, typer.Option(help="Which network answers.", case_sensitive=False)] = PredictModel.both,
     runs: RunsDir = Path("runs"),
     permuted: Permuted = False,
+    mlp: MlpFile = None,
+    cnn: CnnFile = None,
 ):
     """Predict the digit in image files, preprocessed the MNIST way as on the drawing page."""
-    from mnistlab.predict import load_latest, predict_files
+    from mnistlab.predict import load_networks, predict_files
 
-    networks = load_latest(runs, None if model.value == "both" else (model.value,), permuted)
+    names = None if model.value == "both" else (model.value,)
+    networks = load_networks(runs, names, {"mlp": mlp, "cnn": cnn}, permuted=permuted)
     for message in networks.missing:
         typer.echo(f"mnistlab: note: {message}", err=True)
     typer.echo(predict_files(images, networks))
 
 
-@command(interrupted="interrupted; the report folder was left as it was")
+@command(interrupted="interrupted; the report folder was left as it was", short_help='Build the analysis report (HTML + Markdown).')
 def report(
     run_dirs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN_DIR", help="Run folders to report on (default: the latest mlp and cnn runs in --runs-dir, with their other seeds).", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for index.html, report.md and the figures; replaced whole.")] = Path("report"),
     runs_dir: Annotated[Path, typer.Option("--runs-dir", "--runs", help="Where to look for runs when no RUN_DIR is given.")] = Path("runs"),
     data_dir: DataDir = None,
     lang: Lang = None,
+    mlp: MlpFile = None,
+    cnn: CnnFile = None,
 ):
-    """Build the analysis report (HTML + Markdown) comparing the MLP and the CNN from saved runs."""
+    """Build the analysis report (HTML + Markdown) comparing the MLP and the CNN from saved runs or the practice's .pth files."""
     from mnistlab.report import build_report
 
-    typer.echo(f"report: {build_report(run_dirs or [], out, runs_dir, data_dir, lang)}")
+    typer.echo(f"report: {build_report(run_dirs or [], out, runs_dir, data_dir, lang, pth_files={'mlp': mlp, 'cnn': cnn})}")
 
 
 @command()
@@ -271,10 +339,10 @@ def robustness(
         typer.echo(lab.robustness_table(results))
 
 
-@command()
-def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe.")], lang: Lang = None):
+@command(short_help="Per-layer table of a network, like torchinfo's.")
+def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe: mlp or cnn (any case).", case_sensitive=False, metavar="MODEL")], lang: Lang = None):
     """Per-layer table of a network: layer, type, output shape and parameters, like torchinfo's summary."""
-    from mnistlab.report.render import summary_table
+    from mnistlab.tables import summary_table
 
     typer.echo(summary_table(model.value, lang))
 
@@ -322,7 +390,7 @@ def grade(
     submissions: Annotated[list[Path], typer.Argument(metavar="SUBMISSION", help="Notebooks, folders of them (a subfolder or LMS file prefix per student) or an LMS zip; .pth files beside a notebook are evaluated too.", show_default=False)],
     out: Annotated[Path, typer.Option(help="Folder for results.json, grades.csv, feedback/ and summary.html: new, empty, or written by grade before.", show_default=False)],
     jobs: Annotated[int, typer.Option(help="Submissions checked at once.")] = 1,
-    timeout: Annotated[float, typer.Option(help="Seconds one submission's code may run before it is killed.")] = 300.0,
+    timeout: Annotated[float, typer.Option(help="Seconds one submission's code may run before it is killed.")] = 180.0,
     memory: Annotated[int, typer.Option(help="Megabytes of address space one submission's code may map (torch alone maps about 3.5 GB).")] = 6144,
     rubric: Annotated[Optional[Path], typer.Option(help="TOML file of points per item (default: the package's rubric.toml).", show_default=False)] = None,
     lang: Lang = None,

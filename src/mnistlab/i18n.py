@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import gettext
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -47,22 +48,25 @@ def resolve_lang(lang: str | None = None, environ=None) -> str:
     return DEFAULT
 
 
-def negotiate(accept_language: str | None) -> str:
-    """The best of LANGUAGES for an HTTP Accept-Language header (quality values honoured)."""
+QUALITY = re.compile(r"q=(0(\.\d{0,3})?|1(\.0{0,3})?)")  # RFC 9110's qvalue; anything else is not one
+
+
+def negotiate(accept_language: str | None, default: str | None = DEFAULT) -> str | None:
+    """The best of LANGUAGES for an HTTP Accept-Language header (quality values honoured, q=0 meaning
+    "not this one"); `default` when it asks for none of them. The one parser of that header."""
     ranked = []
     for i, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.strip().partition(";")
+        tag, *params = [piece.strip() for piece in part.split(";")]
         quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        ranked.append((-quality, i, tag.strip().lower()))
+        for param in params:
+            if param.lower().startswith("q="):
+                quality = float(param[2:]) if QUALITY.fullmatch(param.lower()) else 0.0  # q=nan: not a quality
+        if quality > 0:
+            ranked.append((-quality, i, tag.lower()))
     for _, _, tag in sorted(ranked):
-        if tag[:2] in LANGUAGES:
+        if tag[:2] in LANGUAGES and tag[2:3] in ("", "-", "_"):
             return tag[:2]
-    return DEFAULT
+    return default
 
 
 @lru_cache(maxsize=None)
@@ -72,11 +76,6 @@ def translation(lang: str) -> gettext.NullTranslations:
     if lang == DEFAULT:
         return gettext.NullTranslations()
     return gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang])  # a missing .mo is a packaging bug
-
-
-def gettext_for(lang: str):
-    """`_` for `lang`."""
-    return translation(lang).gettext
 
 
 def _apply(kind: str, value: float, lang: str, digits: int) -> str:

@@ -1,41 +1,46 @@
-"""Training jobs for the studio page: one run at a time, trained by `train.train_run` (what `mnistlab
-train` does) in a child process, its progress kept as events (step, epoch, done or error) that a
-watcher who comes late replays from the start."""
+"""The studio's trainer, the server's side of a training job: one run at a time, trained by a child
+process (`job_process`) whose messages (`job_messages`) are kept as the job's events, so a watcher who
+comes late replays them. Each run name is claimed on disk (a hidden `.NAME.tmp` folder made with one
+mkdir), so two servers on one runs folder never train into the same folder, and what a killed job
+leaves behind (no live owner) is removed when a server starts and when a job ends."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
+import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from mnistlab import runs
+from mnistlab import files, job_messages, runs
 from mnistlab.config import ConfigError, TrainConfig
 from mnistlab.errors import MnistlabError
-from mnistlab.plots import RUNNING_AVERAGE
 
 SETTINGS = ("model", "recipe", "epochs", "seed", "max_steps")  # what the page may choose
 MAX_EPOCHS = 100
-STEP_EVENT_SECONDS = 0.1  # steps are sent in batches: at most 10 step events a second
-# The child trains at a low CPU priority (nice 10): the page's forward passes (1 ms each) then always get a
-# core at once, while training still uses every core the page leaves idle. It keeps torch's usual
-# thread count, so its numbers are exactly those of `mnistlab train` on this machine.
-CHILD_NICENESS = 10
 STOP_SECONDS = 1.0  # how long a stopped child gets to exit before it is killed
+KEEP_JOBS = 5  # finished jobs whose events stay for a late watcher; older ones are forgotten
+CLAIM_GRACE_SECONDS = 60  # a claim this young with no owner yet may be a server writing it: not stale
+# A page run's folder: <model>-<recipe>-seed<seed>-<YYYYmmdd-HHMMSS>-<n>; only these are ever cleaned.
+PAGE_RUN = r"[a-z0-9]+-[a-z0-9]+-seed\d+-\d{8}-\d{6}-\d+"
+CLAIM = re.compile(rf"\.(?P<name>{PAGE_RUN})\.tmp")  # what Jobs.start makes
+STAGING = re.compile(rf"\.(?P<name>{PAGE_RUN})\..+\.tmp")  # what the child's train_run makes (files.staging_dir)
 
 
 class Busy(MnistlabError):
     """A job is already running."""
+
+
+class CannotWrite(MnistlabError):
+    """The runs folder cannot take a new run."""
 
 
 def config_from(settings) -> TrainConfig:
@@ -69,19 +74,26 @@ class Job:
     id: str
     config: TrainConfig
     out_dir: Path
+    claim: Path  # the hidden folder that holds the run's name while the job lives
     process: subprocess.Popen
     log: object  # the child's stderr (a temporary file): its last line explains a crash
     events: list[dict] = field(default_factory=list)  # {"event": kind, "data": {...}}, in order
     finished: bool = False
     cancelled: bool = False
 
+    @property
+    def run(self) -> str:
+        """The run folder, relative to the runs folder (answers never show this machine's paths)."""
+        return self.out_dir.name
+
     def describe(self) -> dict:
         return {"id": self.id, "events": f"/api/train/{self.id}/events", "settings": asdict(self.config),
-                "run": str(self.out_dir), "finished": self.finished}
+                "run": self.run, "finished": self.finished}
 
 
 class Jobs:
-    """The studio's trainer: `start` a job, read its `events`, `cancel` it; one at a time.
+    """The studio's trainer: `start` a job, read its `events`, `cancel` it; one at a time. `close`
+    stops it (the server is stopping).
 
     `on_done(run)` is called with the finished run before its `done` event is published, so a
     watcher who sees `done` finds the new network already in use."""
@@ -92,27 +104,67 @@ class Jobs:
         self.on_done = on_done
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
-        self.counter = itertools.count(1)
+        self.numbers = itertools.count(1)  # never a number twice here, even once a job is forgotten
+        remove_stale_jobs(self.runs_dir)  # what servers killed earlier left behind
 
     def running(self) -> Job | None:
         return next((job for job in self.jobs.values() if not job.finished), None)
+
+    def latest(self) -> Job | None:
+        return self.running() or (list(self.jobs.values())[-1] if self.jobs else None)
 
     def start(self, config: TrainConfig) -> Job:
         with self.lock:
             busy = self.running()
             if busy is not None:
                 raise Busy(f"a training job ({busy.id}) is already running; stop it or wait for it to finish")
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            job_id = f"{stamp}-{next(self.counter)}"
-            out_dir = self.runs_dir / f"{runs.run_dir_name(config.model, config.recipe, config.seed)}-{job_id}"
-            command = [sys.executable, "-m", "mnistlab.jobs", json.dumps(asdict(config)), str(out_dir),
+            job_id, out_dir, claim = self._claim(config)
+            command = [sys.executable, "-m", "mnistlab.job_process", json.dumps(asdict(config)), str(out_dir),
                        str(self.data_dir or "")]
             # stderr to a file, not a pipe: a chatty child must never block on a pipe nobody reads yet
             log = tempfile.TemporaryFile("w+")
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
-            job = self.jobs[job_id] = Job(job_id, config, out_dir, process, log)
+            try:
+                process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+            except OSError:
+                log.close()
+                shutil.rmtree(claim, ignore_errors=True)
+                raise
+            write_owner(claim, process.pid)
+            job = self.jobs[job_id] = Job(job_id, config, out_dir, claim, process, log)
+            self._forget_old()
         threading.Thread(target=self._follow, args=(job,), daemon=True).start()
         return job
+
+    def _claim(self, config: TrainConfig) -> tuple[str, Path, Path]:
+        """A job id and a run folder no other job here or in another process has: the first free
+        name whose hidden claim folder this process makes (mkdir is atomic: one process wins)."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = runs.run_dir_name(config.model, config.recipe, config.seed)
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CannotWrite(cannot_write(self.runs_dir, err)) from None
+        for n in self.numbers:  # the claim on disk, not this count, settles it between processes
+            job_id = f"{stamp}-{n}"
+            out_dir = self.runs_dir / f"{base}-{job_id}"
+            claim = claim_of(out_dir)
+            if job_id in self.jobs or out_dir.exists():
+                continue
+            try:
+                claim.mkdir()
+            except FileExistsError:
+                continue  # another job, here or in another server, has this name
+            except OSError as err:
+                raise CannotWrite(cannot_write(self.runs_dir, err)) from None
+            if out_dir.exists():  # finished by its owner between our two looks: not ours
+                claim.rmdir()
+                continue
+            return job_id, out_dir, claim
+
+    def _forget_old(self) -> None:
+        finished = [job_id for job_id, job in self.jobs.items() if job.finished]
+        for job_id in finished[: max(len(finished) - KEEP_JOBS, 0)]:
+            del self.jobs[job_id]
 
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
@@ -135,125 +187,125 @@ class Jobs:
         return job
 
     def close(self) -> None:
-        """Stop whatever runs (the server is shutting down)."""
+        """Stop whatever runs (the server is stopping); its event streams end with `failed`."""
         job = self.running()
         if job is not None:
             self.cancel(job.id)
 
     def _publish(self, job: Job, event: str, data: dict) -> None:
+        if event in ("start", "done"):
+            data = {**data, "run": job.run}
         job.events.append({"event": event, "data": data})
 
     def _follow(self, job: Job) -> None:
-        """Relay the child's events; end with `done` (after on_done) or `error`, always."""
+        """Relay the child's messages; end with `done` (after on_done) or `failed`, always."""
         try:
             self._relay(job)
         except Exception as err:  # a bug here must still end the job, or it would block every next one
-            self._publish(job, "error", {"error": f"the trainer failed ({type(err).__name__}: {err})",
-                                         "code": "crashed"})
+            job.process.kill()
+            job.process.wait()
+            self._publish(job, "failed", {"error": f"the trainer failed ({type(err).__name__}: {err})",
+                                          "code": "crashed"})
         finally:
-            job.finished = True
+            job.process.stdout.close()
             job.log.close()
+            files.remove_stale(job.out_dir)  # a child killed in the middle leaves its staging folder
+            shutil.rmtree(job.claim, ignore_errors=True)
+            job.finished = True
+            remove_stale_jobs(self.runs_dir)
 
     def _relay(self, job: Job) -> None:
         ending = None
         for line in job.process.stdout:
-            message = json.loads(line)
-            if message["event"] in ("done", "error"):
-                ending = message
+            event, data = job_messages.decode(line)
+            if event in job_messages.ENDINGS:
+                ending = (event, data)
                 break
-            self._publish(job, message["event"], message["data"])
+            self._publish(job, event, data)
         job.process.wait()
         job.log.seek(0)
         errors = job.log.read().strip().splitlines()
         if job.cancelled:
-            ending = {"event": "error", "data": {"error": "training was stopped", "code": "cancelled"}}
+            ending = ("failed", {"error": "training was stopped", "code": "cancelled"})
         elif ending is None:
-            ending = {"event": "error", "data": {"error": f"the training process ended unexpectedly "
-                                                          f"({errors[-1] if errors else job.process.returncode})",
-                                                 "code": "crashed"}}
-        elif ending["event"] == "done":
+            ending = ("failed", {"error": f"the training process ended unexpectedly "
+                                          f"({errors[-1] if errors else job.process.returncode})", "code": "crashed"})
+        elif ending[0] == "done":
             try:
                 run = runs.load_run(job.out_dir)
                 if self.on_done is not None:
                     self.on_done(run)
             except MnistlabError as err:
-                ending = {"event": "error", "data": {"error": str(err), "code": "crashed"}}
-        if ending["event"] == "error" and job.out_dir.exists() and not (job.out_dir / "metrics.json").exists():
+                ending = ("failed", {"error": str(err), "code": "crashed"})
+        if ending[0] == "failed" and job.out_dir.exists() and not (job.out_dir / "metrics.json").exists():
             shutil.rmtree(job.out_dir, ignore_errors=True)  # never left to look like a run
-        self._publish(job, ending["event"], ending["data"])
+        self._publish(job, *ending)
 
 
-class StepReporter:
-    """`on_step` for train.fit in the child: each step's loss and its running average, sent in batches."""
-
-    def __init__(self, emit, config: TrainConfig, total_steps: int):
-        self.emit, self.batch_size, self.total_steps = emit, config.batch_size, total_steps
-        self.window = deque(maxlen=RUNNING_AVERAGE)
-        self.points: list[list[float]] = []  # [step, loss, running average] not sent yet
-        self.sent_at = time.perf_counter()
-        self.steps_since = 0
-
-    def __call__(self, step: int, loss) -> None:
-        value = loss.item()
-        self.window.append(value)
-        self.points.append([step, value, sum(self.window) / len(self.window)])
-        self.steps_since += 1
-        if time.perf_counter() - self.sent_at >= STEP_EVENT_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.points:
-            return
-        now = time.perf_counter()
-        step, loss, average = self.points[-1]
-        self.emit("step", {"step": step, "loss": loss, "average": average, "total_steps": self.total_steps,
-                           "images_per_second": self.steps_since * self.batch_size / max(now - self.sent_at, 1e-9),
-                           "points": self.points})
-        self.points, self.sent_at, self.steps_since = [], now, 0
-
-    def restart_clock(self) -> None:
-        """After a pause (the test-set score), so images/s counts training time only."""
-        self.sent_at, self.steps_since = time.perf_counter(), 0
+def cannot_write(runs_dir: Path, err: OSError) -> str:
+    return (f"cannot write in the runs folder {runs_dir.name or runs_dir} ({err.strerror}); "
+            f"restart `mnistlab serve` with --runs set to a folder you can write to")
 
 
-def child_main(config_json: str, out_dir: str, data_dir: str) -> int:
-    """The child process: train_run with hooks that write one JSON event per line to stdout."""
-    os.nice(CHILD_NICENESS)
-    # cancel() sends SIGTERM: exit through train_run's cleanup, so no unfinished run is left behind
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    events = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # stray prints go to stderr, never into the event stream
+def claim_of(out_dir: Path) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.tmp")
 
-    def emit(event: str, data: dict) -> None:
-        events.write(json.dumps({"event": event, "data": data}) + "\n")
 
-    from mnistlab import data, evaluate, train
+def write_owner(claim: Path, child_pid: int) -> None:
+    """Who keeps the claim alive: this server and its child (with their start times: pids are reused)."""
+    owners = [{"pid": pid, "started": started_at(pid)} for pid in (os.getpid(), child_pid)]
+    files.write_json(claim / "owner.json", {"owners": owners})
 
-    config = TrainConfig(**json.loads(config_json))
+
+def started_at(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), or None where /proc is absent."""
     try:
-        status = data.ensure_mnist(data_dir or None)
-        test_images, test_labels = data.load_split(status.root, "test")
-        total_steps = config.total_steps()
-        reporter = StepReporter(emit, config, total_steps)
-
-        def on_epoch(epoch, result):
-            reporter.flush()
-            device = next(result.model.parameters()).device
-            accuracy = evaluate.evaluate(result.model, test_images, test_labels, device).overall_accuracy
-            emit("epoch", {"epoch": epoch, "epochs": config.epochs, "loss": result.epoch_loss[-1],
-                           "test_accuracy": accuracy, "step": result.steps})
-            reporter.restart_clock()
-
-        emit("start", {"settings": asdict(config), "total_steps": total_steps, "run": out_dir})
-        run = train.train_run(config, Path(out_dir), status, log=lambda line: print(line, file=sys.stderr),
-                              on_step=reporter, on_epoch=on_epoch)
-    except MnistlabError as err:
-        emit("error", {"error": str(err), "code": "failed"})
-        return 1
-    emit("done", {"run": str(run.path), "test_accuracy": run.metrics.overall_accuracy,
-                  "train_seconds": run.metrics.train_seconds, "steps": run.metrics.steps})
-    return 0
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
-if __name__ == "__main__":
-    sys.exit(child_main(*sys.argv[1:4]))
+def alive(owner: dict) -> bool:
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive, if it is the same one
+        pass
+    return owner.get("started") is None or owner.get("started") == started_at(pid)
+
+
+def has_live_owner(claim: Path) -> bool:
+    try:
+        owners = json.loads((claim / "owner.json").read_text())["owners"]
+        return any(alive(owner) for owner in owners)
+    except (OSError, ValueError, KeyError, TypeError):  # no owner written (yet), or damaged
+        try:
+            return time.time() - claim.stat().st_mtime < CLAIM_GRACE_SECONDS
+        except OSError:
+            return False
+
+
+def remove_stale_jobs(runs_dir: Path) -> list[str]:
+    """Remove the hidden folders of page jobs whose owner is gone (a killed server or child): their
+    claim and staging folders, named after a page run. Nothing else is ever touched. Returns the
+    run names cleaned."""
+    try:
+        entries = [entry for entry in Path(runs_dir).iterdir() if entry.is_dir() and not entry.is_symlink()]
+    except OSError:
+        return []
+    claims = {m["name"]: entry for entry in entries if (m := CLAIM.fullmatch(entry.name))}
+    staged = {m["name"] for entry in entries if (m := STAGING.fullmatch(entry.name))}
+    cleaned = []
+    for name in sorted(staged | set(claims)):
+        claim = claims.get(name)
+        if claim is not None and has_live_owner(claim):
+            continue
+        files.remove_stale(Path(runs_dir) / name)
+        if claim is not None:
+            shutil.rmtree(claim, ignore_errors=True)
+        cleaned.append(name)
+    return cleaned

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from mnistlab import data, plots, runs
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import results_table
 from mnistlab.i18n import resolve_lang
 from mnistlab.models import lesson_models
+from mnistlab.tables import results_table
 from mnistlab.train import TrainConfig, check_out_dir, resolve_device, train_run
 
 MAX_SEEDS = 100  # each seed trains both networks

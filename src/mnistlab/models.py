@@ -5,7 +5,9 @@ the CLI, the report, the tests and the web app all go through."""
 from __future__ import annotations
 
 import io
+import re
 import warnings
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,7 +38,7 @@ class NetworkEntry:
 
     def describe(self) -> dict:
         """What a front end shows of the network, as JSON."""
-        return {"name": self.name, "display_name": self.display_name, "color": self.color}
+        return {"name": self.name, "display_name": self.display_name, "color": self.color, "lesson": self.lesson}
 
 
 MODELS: dict[str, NetworkEntry] = {}  # in registration order: the order every table and page uses
@@ -171,6 +173,10 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     except MnistlabError:
         raise
     except Exception as err:
+        if pickled_module(str(err)):
+            raise MnistlabError(f"{path} holds a whole pickled model (torch.save(model)), which could run any code "
+                                f"when loaded; save the weights instead: torch.save(model.state_dict(), "
+                                f"'{Path(path).name}')") from None
         raise MnistlabError(f"{path} is not a PyTorch weights file ({type(err).__name__}); "
                             f"point to a model.pth that `mnistlab train` or torch.save wrote") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
@@ -190,6 +196,20 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         if problem:
             raise MnistlabError(f"{path}: {key} {problem}; train the network again (`mnistlab train`)")
     return state
+
+
+def pickled_module(message: str) -> bool:
+    """Whether torch.load's weights_only refusal names what looks like a network class (torch.nn's, or a
+    CapWords class such as a notebook's `__main__.CNN`): a whole model saved with torch.save(model).
+    Nothing is imported to find out; a misjudged file is refused all the same."""
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
+    if not found:
+        return False
+    module, _, name = found.group(1).rpartition(".")
+    return module.startswith("torch.nn") or (name[:1].isupper() and module.split(".")[0] not in UNSAFE_MODULES)
+
+
+UNSAFE_MODULES = {"builtins", "os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "importlib"}
 
 
 def tensor_problem(tensor: torch.Tensor) -> str | None:
@@ -212,14 +232,33 @@ def fits(name: str, state: dict) -> bool:
     return set(state) == set(expected) and all(state[k].shape == expected[k].shape for k in expected)
 
 
+def renamed(name: str, state: dict) -> dict | None:
+    """`state` under the `name` network's own keys when only the names differ: the same number of
+    tensors with the same shapes, in the same order (an nn.Sequential student's "0.weight", "2.bias"
+    ...). None when the structure differs too."""
+    expected = create_model(name).state_dict()
+    if len(state) != len(expected):
+        return None
+    pairs = list(zip(expected.items(), state.values()))
+    if any(mine.shape != theirs.shape for (_key, mine), theirs in pairs):
+        return None
+    return {key: tensor for (key, _mine), tensor in pairs}
+
+
 def load_weights(path, model_name: str | None = None) -> tuple[str, nn.Module]:
-    """(name, network) with the weights in `path`; the architecture is recognised if not given."""
+    """(name, network) with the weights in `path`; the architecture is recognised from the keys if
+    not given, or from the tensors' shapes and order when the keys are named otherwise."""
     state = read_state_dict(path)
+    matches = [name for name in MODELS if fits(name, state)]
+    if not matches:
+        structural = {name: renamed(name, state) for name in MODELS}
+        matches = [name for name, mapped in structural.items() if mapped is not None]
+        if model_name in matches or (model_name is None and matches):
+            state = structural[model_name or matches[0]]
     unknown = [key for key in state if key not in known_shapes()]
-    if unknown:
+    if unknown and not matches:
         raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}): it holds a tensor {unknown[0]!r} "
                             f"that neither has; point to a model.pth that `mnistlab train` or the practice wrote")
-    matches = [name for name in MODELS if fits(name, state)]
     if model_name is None:
         if not matches:
             raise MnistlabError(f"{path} fits neither network ({', '.join(MODELS)}); "

@@ -46,8 +46,11 @@ def localize_ticks(ax, t: Texts) -> None:
             axis.set_major_formatter(DecimalComma())
 
 
+PRINT_DPI = 200  # figures are deliverables: sharp when printed or zoomed
+
+
 def save_figure(fig, path: Path) -> Path:
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=PRINT_DPI, bbox_inches="tight"))
     plt.close(fig)
     return Path(path)
 

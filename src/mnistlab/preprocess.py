@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 
 from mnistlab.data import IMAGE_SIDE as SIZE  # MNIST's field
 from mnistlab.errors import MnistlabError, an
@@ -31,7 +31,8 @@ WORK_SIDE = 1024  # larger images are reduced to this many pixels a side before 
 DECODE_SLOTS = threading.BoundedSemaphore(2)
 MIN_CONTRAST = 0.1  # ink must differ from the background by 10% of full scale to count as a digit
 INK_THRESHOLD = 0.05  # after normalising the ink to peak 1: weaker pixels (noise, JPEG ringing) are not ink
-FORMATS = ("PNG", "JPEG")
+FORMATS = ("PNG", "JPEG", "MPO")  # MPO: what many phones write, JPEG frames; the first is the photo
+JPEG_FORMATS = ("JPEG", "MPO")
 
 
 class BlankImage(MnistlabError):
@@ -39,7 +40,8 @@ class BlankImage(MnistlabError):
 
 
 def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
-    """PNG or JPEG bytes as a grayscale array (H, W) in [0, 1], 1 = white; transparency flattened."""
+    """PNG or JPEG bytes as a grayscale array (H, W) in [0, 1], 1 = white; transparency flattened,
+    turned upright as the EXIF Orientation says (a phone photo taken sideways), an MPO's first frame."""
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:  # a header claiming more pixels than PIL ever decodes
@@ -49,7 +51,7 @@ def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
     if image.format not in FORMATS:
         raise MnistlabError(f"{name} is {an(str(image.format))} image; send a PNG or JPEG")
     width, height = image.size
-    cap = MAX_JPEG_PIXELS if image.format == "JPEG" else MAX_PIXELS
+    cap = MAX_JPEG_PIXELS if image.format in JPEG_FORMATS else MAX_PIXELS
     if width * height > cap:
         raise MnistlabError(f"{name} is {width}×{height} pixels; at most {cap:,} pixels are accepted")
     if width * height > MAX_PIXELS:  # a JPEG: decode it at the largest of 1/2, 1/4, 1/8 that fits
@@ -59,6 +61,7 @@ def decode_image(data: bytes, name: str = "the image") -> np.ndarray:
             raise MnistlabError(f"{name} is {width}×{height} pixels; at most {MAX_PIXELS:,} pixels are accepted")
     try:
         image.load()
+        image = ImageOps.exif_transpose(image)  # before anything reads the pixels' positions
         if image.mode.startswith("I"):  # 16/32-bit grayscale
             gray = np.asarray(shrunk(image.convert("I")), dtype=np.float32)
             return np.clip(gray / (65535.0 if gray.max() > 255 else 255.0), 0, 1)
@@ -98,11 +101,7 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2 or gray.size == 0 or not np.isfinite(gray).all():
         raise MnistlabError("the image must be a finite 2-D grayscale array")
-    # polarity: the border is mostly background; MNIST wants dark background and light ink
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
-    ink = (background - gray) if background > 0.5 else (gray - background)  # (H, W), ink > 0
-    ink = np.clip(ink, 0, None)
+    ink = ink_of(gray)  # (H, W), ink > 0
     peak = float(ink.max())
     if peak < MIN_CONTRAST:
         raise BlankImage("the image is blank (no ink stands out from the background); draw a digit")
@@ -185,4 +184,17 @@ def pixels_to_mnist(pixels) -> np.ndarray:
         raise MnistlabError("pixels must be finite numbers (no NaN or infinity)")
     if values.min() < 0 or values.max() > 1:
         raise MnistlabError("pixels must lie in [0, 1] (0 = black background, 1 = white ink)")
-    return values.astype(np.float32).reshape(SIZE, SIZE)
+    image = values.astype(np.float32).reshape(SIZE, SIZE)
+    if float(ink_of(image).max()) < MIN_CONTRAST:  # the rule to_mnist applies to an image
+        raise BlankImage("the pixels are blank (no ink stands out from the background); draw a digit")
+    return image
+
+
+def ink_of(gray: np.ndarray) -> np.ndarray:
+    """How far each pixel stands out from the background as ink (≥ 0). Polarity: the border is
+    mostly background; MNIST wants dark background and light ink. A drawing whose ink peaks under
+    MIN_CONTRAST is blank, whatever form it came in."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    ink = (background - gray) if background > 0.5 else (gray - background)
+    return np.clip(ink, 0, None)

@@ -4,14 +4,28 @@ is the lab's own (plain SGD 0.01, batch 64, 10 epochs); `tuned` trains the same 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.optim as optim
 
 from mnistlab.augment import AugmentFirst, RandomAffine
+from mnistlab.errors import MnistlabError
 from mnistlab.i18n import N_
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the training loop runs with, handed over by a recipe once per run."""
+
+    model: nn.Module  # the network, prepared for the recipe (still the practice's class)
+    optimizer: optim.Optimizer
+    schedule: optim.lr_scheduler.LRScheduler | None  # stepped after every optimizer step, or none
+    augment: Callable[[torch.Tensor], torch.Tensor] | None  # applied to each training batch, or none
+    autocast: Callable[[], contextlib.AbstractContextManager]  # the forward pass's precision (fp32: does nothing)
+    criterion: nn.Module  # the loss
 
 
 @dataclass(frozen=True)
@@ -25,24 +39,13 @@ class PracticeRecipe:
     summary: str = N_("the practice's own: plain SGD lr 0.01, batch 64, 10 epochs, cross-entropy")
 
     def defaults(self, model_name):
-        """(epochs, lr, batch_size) for `model_name`: the same for both networks."""
+        """(epochs, lr, batch_size) for `model_name`: the same for every network."""
         return self.epochs, self.lr, self.batch_size
 
-    def prepare_model(self, model_name, model):
-        return model
-
-    def make_optimizer(self, model_name, model, lr, total_steps):
+    def plan(self, model_name, model, total_steps, lr, device) -> Plan:
         # foreach=True only batches the same per-tensor update p -= lr * grad: identical numbers.
-        return optim.SGD(model.parameters(), lr=lr, foreach=True), None
-
-    def make_augment(self, model_name, total_steps):
-        return None
-
-    def autocast(self, model_name, device):
-        return contextlib.nullcontext
-
-    def make_criterion(self):
-        return nn.CrossEntropyLoss()
+        return Plan(model, optim.SGD(model.parameters(), lr=lr, foreach=True), schedule=None, augment=None,
+                    autocast=contextlib.nullcontext, criterion=nn.CrossEntropyLoss())
 
 
 @dataclass(frozen=True)
@@ -58,18 +61,22 @@ class ModelSettings:
     bf16: bool = False  # bfloat16 autocast for the forward pass where the device has it (else fp32)
 
 
+TUNED_SETTINGS = {  # per registry network; each choice measured on a validation split
+    "mlp": ModelSettings(epochs=12, lr=0.2, batch_size=512, augment=RandomAffine(), clean_tail=0.25, bf16=True),
+    "cnn": ModelSettings(epochs=1, lr=0.1, batch_size=64, augment=RandomAffine(), clean_tail=0.3),
+}
+# The same-budget MLP takes the MultiLayerNN's settings (not tuned on its own): the comparison with the
+# CNN is then about the architecture, trained the way an MLP is trained here.
+TUNED_SETTINGS["mlp-small"] = TUNED_SETTINGS["mlp"]
+
+
 @dataclass(frozen=True)
 class TunedRecipe:
     """The same networks trained better: SGD with Nesterov momentum, a one-cycle learning rate,
     label smoothing and weight decay; each choice was measured on a validation split."""
 
     name: str = "tuned"
-    mlp: ModelSettings = ModelSettings(epochs=12, lr=0.2, batch_size=512, augment=RandomAffine(), clean_tail=0.25,
-                                       bf16=True)
-    cnn: ModelSettings = ModelSettings(epochs=1, lr=0.1, batch_size=64, augment=RandomAffine(), clean_tail=0.3)
-    # The same-budget MLP takes the MultiLayerNN's settings (not tuned on its own): the comparison
-    # with the CNN is then about the architecture, trained the way an MLP is trained here.
-    mlp_small: ModelSettings = mlp
+    settings: Mapping[str, ModelSettings] = field(default_factory=lambda: dict(TUNED_SETTINGS))
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
@@ -79,54 +86,52 @@ class TunedRecipe:
     summary: str = N_("SGD with Nesterov momentum and a one-cycle learning rate, label smoothing 0.1, "
                       "weight decay, input scaling folded into the first layer, random affine augmentation")
 
-    def settings(self, model_name) -> ModelSettings:
-        """The settings of registry name `model_name` (mlp-small's field is mlp_small)."""
-        return getattr(self, model_name.replace("-", "_"))
+    def settings_for(self, model_name) -> ModelSettings:
+        if model_name not in self.settings:
+            raise MnistlabError(f"the tuned recipe has no settings for {model_name!r} (it has {', '.join(self.settings)})")
+        return self.settings[model_name]
 
     def defaults(self, model_name):
         """(epochs, lr, batch_size) for `model_name`."""
-        settings = self.settings(model_name)
+        settings = self.settings_for(model_name)
         return settings.epochs, settings.lr, settings.batch_size
 
-    def prepare_model(self, model_name, model):
-        """Fold the input scaling into the first layer (see `make_optimizer`): its weight is divided
-        by `input_std` here, once, before any step. The saved network still takes [0, 1] images."""
+    def plan(self, model_name, model, total_steps, lr, device) -> Plan:
+        """The first layer folded (see `fold_input_scaling`), Nesterov SGD with a one-cycle schedule
+        over `total_steps`, augmentation but for the clean tail, bf16 if asked for and supported."""
+        settings = self.settings_for(model_name)
+        model = self.fold_input_scaling(model)
+        optimizer = self.optimizer(model, lr)
+        schedule = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups],
+                                                 total_steps=total_steps, pct_start=settings.warmup,
+                                                 anneal_strategy="linear", cycle_momentum=False)
+        augment = None
+        if settings.augment is not None:
+            augment = AugmentFirst(settings.augment, round(total_steps * (1 - settings.clean_tail)))
+        autocast = bf16_autocast(device) if settings.bf16 else contextlib.nullcontext
+        return Plan(model, optimizer, schedule, augment, autocast,
+                    nn.CrossEntropyLoss(label_smoothing=self.label_smoothing))
+
+    def fold_input_scaling(self, model):
+        """Fold the input scaling into the first layer (see `optimizer`): its weight is divided by
+        `input_std` here, once, before any step. The saved network still takes [0, 1] images."""
         if self.input_std:
             with torch.no_grad():
                 _first_layer(model).weight.div_(self.input_std)
         return model
 
-    def make_optimizer(self, model_name, model, lr, total_steps):
-        """Nesterov SGD with a one-cycle schedule, for a model that went through `prepare_model`.
+    def optimizer(self, model, lr):
+        """Nesterov SGD for a model that went through `fold_input_scaling`.
 
         Training W on x / s is the same as training V = W / s on x itself if V starts at W / s
-        (`prepare_model`) and takes steps with learning rate lr / s² and weight decay wd · s² (the
+        (`fold_input_scaling`) and takes steps with learning rate lr / s² and weight decay wd · s² (the
         chain rule: dL/dW = dL/dV / s): so the first layer's weight gets its own parameter group."""
         first = _first_layer(model).weight
         s = self.input_std or 1.0
         rest = [p for p in model.parameters() if p is not first]
         groups = [{"params": [first], "lr": lr / s**2, "weight_decay": self.weight_decay * s**2},
                   {"params": rest, "lr": lr, "weight_decay": self.weight_decay}]
-        optimizer = optim.SGD(groups, lr=lr, momentum=self.momentum, nesterov=self.nesterov, foreach=True)
-        schedule = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in groups],
-                                                 total_steps=total_steps,
-                                                 pct_start=self.settings(model_name).warmup,
-                                                 anneal_strategy="linear", cycle_momentum=False)
-        return optimizer, schedule
-
-    def make_augment(self, model_name, total_steps):
-        """The augmentation for the first steps of a `total_steps` run, none for the clean tail."""
-        settings = self.settings(model_name)
-        if settings.augment is None:
-            return None
-        return AugmentFirst(settings.augment, round(total_steps * (1 - settings.clean_tail)))
-
-    def autocast(self, model_name, device):
-        """A context-manager factory for the forward pass: bf16 autocast if asked for and supported."""
-        return bf16_autocast(device) if self.settings(model_name).bf16 else contextlib.nullcontext
-
-    def make_criterion(self):
-        return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
+        return optim.SGD(groups, lr=lr, momentum=self.momentum, nesterov=self.nesterov, foreach=True)
 
 
 def bf16_supported(device: torch.device | str) -> bool:

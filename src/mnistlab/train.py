@@ -53,34 +53,36 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def train_one_epoch(model, images, labels, batches, optimizer, criterion, schedule, augment, autocast,
-                    first_step, bar, on_step=None):
-    """One pass over `batches` of indices; returns the per-step losses as a 1-D tensor. `autocast()`
-    is the forward pass's precision context (a do-nothing one for fp32). `on_step(step, loss)`, if
-    given, sees each step's loss tensor (a live chart); it may raise to stop."""
+def train_one_epoch(plan: recipes.Plan, images, labels, batches, first_step=0, bar=None, on_step=None):
+    """One pass over `batches` of indices with the recipe's `plan`; returns the per-step losses as a
+    1-D tensor. `first_step` is the number of steps before this epoch; `bar`, if given, is a tqdm bar
+    to advance; `on_step(step, loss)`, if given, sees each step's loss tensor (a live chart) and may
+    raise to stop."""
+    model = plan.model
     model.train()
     losses = []
     for indices in batches:
         indices = indices.to(images.device, non_blocking=True)
         inputs, targets = images[indices], labels[indices]
-        if augment is not None:
-            inputs = augment(inputs)
-        optimizer.zero_grad()
+        if plan.augment is not None:
+            inputs = plan.augment(inputs)
+        plan.optimizer.zero_grad()
         # forward
-        with autocast():
+        with plan.autocast():
             outputs = model(inputs)
-        loss = criterion(outputs.float(), targets)  # .float() is a no-op in fp32
+        loss = plan.criterion(outputs.float(), targets)  # .float() is a no-op in fp32
         # backward
         loss.backward()
         # update
-        optimizer.step()
-        if schedule is not None:
-            schedule.step()
+        plan.optimizer.step()
+        if plan.schedule is not None:
+            plan.schedule.step()
         losses.append(loss.detach())
         step = first_step + len(losses)
         if step % NAN_CHECK_EVERY == 0 and not loss < DIVERGED_LOSS:  # NaN compares false too
             break
-        bar.update(1)
+        if bar is not None:
+            bar.update(1)
         if on_step is not None:
             on_step(step, losses[-1])
     return torch.stack(losses).float().cpu()
@@ -96,22 +98,18 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
     if config.train_size is not None:
         images, labels = images[: config.train_size], labels[: config.train_size]
     images, labels = images.to(device), labels.to(device)
-    recipe = recipes.RECIPES[config.recipe]
-
     torch.manual_seed(config.seed)
-    model = recipe.prepare_model(config.model, create_model(config.model).to(device))
+    model = create_model(config.model).to(device)
     # Shuffling a DataLoader over range(N) draws from the global generator exactly as the practice's
     # DataLoader over the MNIST dataset does, so the batches (and the losses) are the same.
     batches = DataLoader(range(len(images)), batch_size=config.batch_size, shuffle=True)
     total_steps = len(batches) * config.epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    optimizer, schedule = recipe.make_optimizer(config.model, model, config.lr, total_steps)
-    augment = recipe.make_augment(config.model, total_steps)
+    plan = recipes.RECIPES[config.recipe].plan(config.model, model, total_steps, config.lr, device)
     if config.permute_pixels:  # after the augmentation, which moves the digit as it is drawn
-        augment = _then_permute(augment)
-    autocast = recipe.autocast(config.model, device)
-    criterion = recipe.make_criterion()
+        plan = replace(plan, augment=_then_permute(plan.augment))
+    model = plan.model
 
     result = TrainResult(model)
     started = time.perf_counter()
@@ -122,8 +120,7 @@ def fit(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, out_dir
         epoch_batches = _take(batches, steps_left)
         with tqdm(total=min(len(batches), steps_left), desc=f"epoch {epoch}/{config.epochs}",
                   leave=False, disable=None, unit="step") as bar:
-            losses = train_one_epoch(model, images, labels, epoch_batches, optimizer, criterion,
-                                     schedule, augment, autocast, result.steps, bar, on_step)
+            losses = train_one_epoch(plan, images, labels, epoch_batches, result.steps, bar, on_step)
         bad = (~(losses < DIVERGED_LOSS)).nonzero()
         if len(bad):
             step = result.steps + int(bad[0]) + 1
@@ -207,6 +204,9 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
         result = fit(config, train_images, train_labels, staging, log=log, **hooks)
         scores = evaluate.evaluate(result.model, data.network_input(test_images, config.permute_pixels),
                                    test_labels, device)
+        # the same measure on the training images: beside the test's, it shows overfitting
+        train_scores = evaluate.evaluate(result.model, data.network_input(train_images, config.permute_pixels),
+                                         train_labels, device)
         metrics = runs.Metrics(
             model=config.model,
             recipe=config.recipe,
@@ -224,6 +224,7 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
             data_source=status.source,
             data_md5=status.files,
             schema_version=runs.SCHEMA_VERSION,
+            train_accuracy=train_scores.overall_accuracy,
         )
         t = texts(lang)  # the loss figure speaks the learner's language (default: the locale's)
         plots.plot_loss(result.loss, t.gettext("Training loss ({network})").format(network=MODELS[config.model].display_name),

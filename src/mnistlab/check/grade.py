@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,30 +155,45 @@ def grade(paths: list[Path], out: Path, options: GradeOptions, progress: bool = 
                 rows[i] = Graded(cached["result"], cached["evidence"], submission.origin, reused=True)
             else:
                 todo.append((i, key, submission))
-        test_split = load_test_split(options.data_dir) if any(s.pth_files for _, _, s in todo) else None
+        # --jobs > 1: one process per check. The checker seeds torch's global generator to make its
+        # references; two checks in threads of one process would draw from it in turn and get wrong
+        # references (seen: every training item failing with --jobs 2).
+        if options.jobs > 1:
+            import multiprocessing
 
-        def work_on(i, key, submission):
-            result, notes = check_one(submission, options, rubric)
-            try:
-                found = grade_evidence.evidence(submission.notebook, submission.pth_files, test_split)
-            except Exception:  # noqa: BLE001 - evidence is for the summary; its absence is not a verdict
-                found = {}
-            found["notes"] = notes
-            files.write_json(cache / f"{key}.json", {"result": result, "evidence": found})
-            return i, Graded(result, found, submission.origin)
-
-        with ThreadPoolExecutor(max_workers=options.jobs) as pool, \
-                tqdm(total=len(todo), desc="grading", unit="submission", disable=None if progress else True) as bar:
-            futures = [pool.submit(work_on, *job) for job in todo]
+            pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"))
+        else:
+            pool = ThreadPoolExecutor(max_workers=1)
+        with pool, tqdm(total=len(todo), desc="grading", unit="submission",
+                        disable=None if progress else True) as bar:
+            futures = {pool.submit(check_and_gather, submission, options, rubric): (i, key, submission)
+                       for i, key, submission in todo}
             for future in as_completed(futures):
-                i, graded = future.result()
-                rows[i] = graded
+                i, key, submission = futures[future]
+                try:
+                    result, found = future.result()
+                except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                    result, found = error_result(submission.name, f"the checker's process failed ({err})", rubric), {}
+                files.write_json(cache / f"{key}.json", {"result": result, "evidence": found})
+                rows[i] = Graded(result, found, submission.origin)
                 bar.update(1)
     graded_rows = [row for row in rows if row is not None]
     for row in graded_rows:  # the rubric of this run, also for verdicts kept from an earlier one
         row.result = apply_rubric(row.result, rubric)
     grade_outputs.write_all(out, graded_rows, rubric, options.lang)
     return graded_rows
+
+
+def check_and_gather(submission: grade_inputs.Submission, options: GradeOptions, rubric: dict[str, float]):
+    """(check object, evidence for the summary) of one submission; runs in a worker process with --jobs > 1."""
+    result, notes = check_one(submission, options, rubric)
+    try:
+        test_split = load_test_split(options.data_dir) if submission.pth_files else None
+        found = grade_evidence.evidence(submission.notebook, submission.pth_files, test_split)
+    except Exception:  # noqa: BLE001 - evidence is for the summary; its absence is not a verdict
+        found = {}
+    found["notes"] = notes
+    return result, found
 
 
 def read_cached(path: Path) -> dict | None:

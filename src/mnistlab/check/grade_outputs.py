@@ -62,7 +62,15 @@ def spreadsheet_safe(value: str) -> str:
 
 
 def points_text(value: float) -> str:
+    """Points as a machine writes them (the CSV, the JSON): 12.5, 3."""
     return f"{value:g}"
+
+
+def shown_points(value: float, t) -> str:
+    """Points as the language writes them: 12,5 (es), 12.5 (en); whole numbers without decimals."""
+    value = round(value, 2)
+    digits = 0 if value == int(value) else 1 if value * 10 == int(value * 10) else 2
+    return t.number(value, digits)
 
 
 def grades_csv(rows, rubric: dict[str, float]) -> str:
@@ -118,7 +126,7 @@ def identical(rows, key) -> list[list[str]]:
 
 def accuracy_plot(rows, network: str, practice: dict | None, t) -> dict:
     """The points of one network's strip chart (SVG coordinates) and how many fall below, in, above."""
-    width, left, right = 640, 10, 10
+    width, left, right = 640, 28, 28  # room for the end ticks' labels
     values = [(r.result["submission"], r.evidence["accuracy"][network])
               for r in rows if network in r.evidence.get("accuracy", {})]
     lowest = min([v["value"] for _, v in values] + ([practice["min"]] if practice else []) + [0.9])
@@ -155,8 +163,8 @@ def summary_context(rows, rubric, lang: str) -> dict:
         "stamp": t.date(datetime.now(timezone.utc)),
         "count": len(rows),
         "statuses": [{"status": s, "label": t.gettext(STATUS.get(s, s)), "count": n} for s, n in statuses.most_common()],
-        "mean_points": points_text(round(mean_points, 2)),
-        "max_points": points_text(sum(rubric.values())),
+        "mean_points": shown_points(mean_points, t),
+        "max_points": shown_points(sum(rubric.values()), t),
         "rates": pass_rates(rows, columns),
         "plots": [accuracy_plot(rows, n, practice.get(n), t) for n in NETWORKS],
         "range_how": practice.get("how", ""),
@@ -166,7 +174,7 @@ def summary_context(rows, rubric, lang: str) -> dict:
         "same_code": identical(rows, lambda r: r.evidence.get("code")),
         "students": [{"submission": r.result["submission"], "status": r.result["status"],
                       "status_label": t.gettext(STATUS.get(r.result["status"], r.result["status"])),
-                      "points": points_text(r.result["points"]), "href": "feedback/" + quote(feedback_name(
+                      "points": shown_points(r.result["points"], t), "href": "feedback/" + quote(feedback_name(
                           r.result["submission"])) + ".html"} for r in rows],
     }
 
@@ -177,8 +185,9 @@ def feedback_context(row, lang: str) -> dict:
     t = texts(lang)
     result = row.result
     notes = row.evidence.get("notes") or {}
-    accuracies = [{"network": NETWORKS[n], "value": t.percent(v["value"]), "printed": v["source"] == "printed"}
-                  for n, v in row.evidence.get("accuracy", {}).items() if n in NETWORKS]
+    found = row.evidence.get("accuracy", {})
+    accuracies = [{"network": NETWORKS[n], "value": t.percent(found[n]["value"]), "printed": found[n]["source"] == "printed"}
+                  for n in NETWORKS if n in found]
     return {
         "lang": lang,
         "version": __version__,
@@ -186,9 +195,9 @@ def feedback_context(row, lang: str) -> dict:
         "status": t.gettext(STATUS.get(result["status"], result["status"])),
         "error": result["status"] == "error",
         "reason": result.get("reason", ""),
-        "points": points_text(result["points"]),
-        "max_points": points_text(result["max_points"]),
-        "items": [{**i, "points": points_text(i["points"]), "max_points": points_text(i["max_points"]),
+        "points": shown_points(result["points"], t),
+        "max_points": shown_points(result["max_points"], t),
+        "items": [{**i, "points": shown_points(i["points"], t), "max_points": shown_points(i["max_points"], t),
                    "notes": notes.get("items", {}).get(i["id"], [])} for i in result.get("items", [])],
         "notes": notes.get("check", []),
         "accuracies": accuracies,

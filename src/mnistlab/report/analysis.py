@@ -23,8 +23,18 @@ LECUN_1998 = [
     (N_("3-layer NN with 300+100 hidden units"), 3.05),
     ("LeNet-5", 0.95),
 ]
+
+
+def lecun_references(convolutional: bool) -> list[tuple[str, float]]:
+    """Their results a network compares with: LeNet-5 for a convolutional one, else their perceptrons."""
+    return LECUN_1998[2:] if convolutional else LECUN_1998[:2]
+
+
 # An epoch-to-epoch change in mean training loss smaller than this counts as flat (converged).
 FLAT_LOSS_CHANGE = 0.02
+# Training-set accuracy this far above test accuracy (in points) means more epochs mostly fit the
+# training set: the loss may still fall while the test accuracy no longer follows.
+OVERFIT_GAP = 1.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,8 @@ class Network:
     runs: list = field(default_factory=list)  # runs.Run of every seed, lowest first (report only)
     evaluation: object = None  # evaluate.Evaluation of the shown run's weights (report only)
     model: object = None  # the shown run's network, its weights loaded once (report only)
+    train_accuracy: list = field(default_factory=list)  # training-set accuracy per seed, None where not measured
+    file: str | None = None  # the .pth file the weights came from, when not a run folder (report only)
 
     @property
     def display(self) -> str:
@@ -168,13 +180,12 @@ def parameter_sentence(a: Network, b: Network, t: Texts) -> str:
         heaviest = max(net.layers, key=lambda r: r.total)
         parts.append(_("{layer} alone holds {share} of the parameters").format(
             layer=heaviest.name, share=t.percent(heaviest.total / net.parameters, 0)))
-    per_k = [net.accuracy * 100 / (net.parameters / 1000) for net in (big, small)]
     return _("{The_small} has {small_parameters} parameters, {ratio}× fewer than {the_big}'s {big_parameters}, "
-             "{better}: {small_per_k} accuracy points per 1,000 parameters against {big_per_k}. In {the_big}, "
+             "{better}: {small_accuracy} test accuracy against {big_accuracy}. In {the_big}, "
              "{big_part}; in {the_small}, {small_part}.").format(
         **roles(t, big=big, small=small), small_parameters=t.number(small.parameters),
         ratio=t.number(big.parameters / small.parameters, 1), big_parameters=t.number(big.parameters),
-        better=better, small_per_k=t.number(per_k[1], 2), big_per_k=t.number(per_k[0], 2),
+        better=better, small_accuracy=t.percent(small.accuracy), big_accuracy=t.percent(big.accuracy),
         big_part=parts[0], small_part=parts[1])
 
 
@@ -239,8 +250,20 @@ def convergence_sentence(net: Network, t: Texts) -> str:
     smooth = running_average(loss[-net.steps_per_epoch:])
     previous, final = net.epoch_loss[-2], net.epoch_loss[-1]
     change = final / previous - 1
-    if change < -FLAT_LOSS_CHANGE:
-        verdict = _("still falling, so it had not converged and more epochs would likely help")
+    measured = [a for a in net.train_accuracy if a is not None]
+    gap = (statistics.fmean(measured) - net.accuracy) * 100 if measured else None
+    if change < -FLAT_LOSS_CHANGE and gap is None:
+        verdict = _("still falling, so it had not converged; whether more epochs would raise the test accuracy "
+                    "cannot be told without the training-set accuracy (runs from before mnistlab 0.3.0 lack it)")
+    elif change < -FLAT_LOSS_CHANGE and gap < OVERFIT_GAP:
+        verdict = _("still falling, and its training-set accuracy ({train}) is within {gap} points of its test "
+                    "accuracy ({test}), so it is not overfitting and more epochs would likely help").format(
+            train=t.percent(statistics.fmean(measured)), test=t.percent(net.accuracy), gap=t.number(max(gap, 0), 2))
+    elif change < -FLAT_LOSS_CHANGE:
+        verdict = _("still falling, but its training-set accuracy ({train}) is already {gap} points above its test "
+                    "accuracy ({test}): more epochs would mostly fit the training images better (overfitting), "
+                    "not necessarily the test ones").format(
+            train=t.percent(statistics.fmean(measured)), test=t.percent(net.accuracy), gap=t.number(gap, 2))
     elif change > FLAT_LOSS_CHANGE:
         verdict = _("rising, a sign the learning rate is too high for this stage of training")
     else:
@@ -266,7 +289,7 @@ def lecun_sentence(net: Network, t: Texts) -> str:
     _ = t.gettext
     error = (1 - net.accuracy) * 100
     compared = []
-    for name, reference in LECUN_1998[2:] if net.convolutional else LECUN_1998[:2]:  # LeNet-5, or their MLPs
+    for name, reference in lecun_references(net.convolutional):
         values = dict(reference=_reference(reference, t), name=_(name))
         if abs(error - reference) < 0.005:
             compared.append(_("equal to the {reference} of their {name}").format(**values))

@@ -15,12 +15,12 @@ from mnistlab import data, files, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
 from mnistlab.i18n import texts
-from mnistlab.layers import cnn_size_rows, measured_shapes, parameter_rows
+from mnistlab.layers import describe, parameter_rows
 from mnistlab.models import MODELS, create_model, lesson_models, load_weights
 from mnistlab.report import figures, why
 from mnistlab.report.analysis import Network
 from mnistlab.report.render import render_html, render_markdown
-from mnistlab.report.sections import Section, all_sections
+from mnistlab.report.sections import Paragraph, Section, all_sections, recipe_label
 
 SETTINGS = ("recipe", "epochs", "lr", "batch_size", "max_steps", "train_size")  # what seeds share
 # In the report folder: the names of the files the report wrote there, so that the next report
@@ -38,10 +38,10 @@ def is_lesson(run: runs.Run) -> bool:
     return run.model in lesson_models() and not run.permuted
 
 
-def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
-    """{network: its runs, lowest seed first}: the folders given, else the latest run of each network
-    in `runs_dir` with every other run sharing its recipe and settings (other seeds). Only the lesson's
-    two networks on plain images count: the experiments' runs (select_experiments) are passed over."""
+def select_runs(paths: list[Path], runs_dir: Path, given: tuple[str, ...] = ()) -> dict[str, list[runs.Run]]:
+    """{network: its runs, lowest seed first}: the folders given, else the newest comparable runs of
+    both networks in `runs_dir` (same recipe and training done, see comparable_latest) with every other
+    run sharing their settings (other seeds). Networks in `given` come from .pth files instead."""
     groups: dict[str, list[runs.Run]] = {}
     problems: list[str] = []  # why folders in runs_dir were passed over
     if paths:
@@ -50,22 +50,25 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
             if is_lesson(run):
                 groups.setdefault(run.model, []).append(run)
     else:
+        found = {name: [r for r in runs.find_runs(runs_dir, name, problems) if is_lesson(r)]  # newest first
+                 for name in lesson_models()}
+        chosen = comparable_latest(found) if all(found.values()) else {name: f[0] for name, f in found.items() if f}
         for name in lesson_models():
-            found = [r for r in runs.find_runs(runs_dir, name, problems) if is_lesson(r)]  # newest first
-            if not found:
+            if name in given or name not in chosen:
                 continue
-            latest, by_seed = found[0], {}
-            for run in reversed(found):  # oldest first: the newest run of each seed wins
+            latest, by_seed = chosen[name], {}
+            for run in reversed(found[name]):  # oldest first: the newest run of each seed wins
                 if _settings(run) == _settings(latest):
                     by_seed[run.config.seed] = run
             groups[name] = list(by_seed.values())
-    missing = [name for name in lesson_models() if name not in groups]
+    missing = [name for name in lesson_models() if name not in groups and name not in given]
     if missing:
-        found = ", ".join(f"{len(g)} {name}" for name, g in groups.items()) or "none"
+        counted = [f"{len(g)} {name} run{'s' if len(g) > 1 else ''}" for name, g in groups.items()]
+        found = f"found {' and '.join(counted)}" if counted else "found no run"
         where = "among the folders given" if paths else f"in {runs_dir}" + (f" ({problems[0]})" if problems else "")
         raise MnistlabError(f"the report compares both networks but there is no finished {missing[0]} run "
-                            f"{where} (found: {found} run(s)); `mnistlab train {missing[0]}` or `mnistlab run` "
-                            f"makes one")
+                            f"{where} ({found}); `mnistlab train {missing[0]}` or `mnistlab run` makes one, "
+                            f"or give the practice's weights with --{missing[0]} FILE")
     for name, group in groups.items():
         for run in group:
             if _settings(run) != _settings(group[0]):
@@ -78,6 +81,87 @@ def select_runs(paths: list[Path], runs_dir: Path) -> dict[str, list[runs.Run]]:
             raise MnistlabError(f"{a.path} and {b.path} are both {name} runs with seed {a.config.seed}; "
                                 f"give one run per seed")
     return groups
+
+
+def images_seen(run: runs.Run) -> int:
+    """Training images the run went through (the last batch of an epoch may be smaller)."""
+    config, steps = run.config, run.metrics.steps
+    per_epoch, size = config.steps_per_epoch(), config.train_size or data.TRAIN_IMAGES
+    full_epochs, rest = divmod(steps, per_epoch)
+    return full_epochs * size + min(rest * config.batch_size, size)
+
+
+def training_done(run: runs.Run) -> tuple:
+    """What makes two runs comparable: the recipe, and either its whole training (each network its
+    recipe's epochs) or, for a shortened run, the number of training images seen."""
+    from mnistlab import recipes
+
+    recipe = recipes.RECIPES.get(run.config.recipe)
+    full = (recipe is not None and run.config.max_steps is None
+            and run.config.epochs == recipe.defaults(run.model)[0]
+            and run.metrics.steps == run.config.epochs * run.config.steps_per_epoch())
+    return (run.config.recipe, "full" if full else images_seen(run))
+
+
+def comparable_latest(found: dict[str, list[runs.Run]]) -> dict[str, runs.Run]:
+    """The newest runs, one per network, that are comparable (same recipe and training done); the
+    newest of each when no such pair exists (the report then says how they differ)."""
+    names = list(found)
+    first, second = (found[name] for name in names)
+    pairs = sorted(((i, j) for i in range(len(first)) for j in range(len(second))), key=lambda p: (max(p), sum(p)))
+    for i, j in pairs:
+        if training_done(first[i]) == training_done(second[j]):
+            return dict(zip(names, (first[i], second[j])))
+    return dict(zip(names, (first[0], second[0])))
+
+
+def prepare_file(name: str, path: Path, train_split, test_images, test_labels) -> Network:
+    """A network known only from a .pth file: evaluated here on the test and training sets; what a
+    file cannot say (its recipe, steps, loss history, training time) stays unknown."""
+    from mnistlab.predict import file_network
+
+    model = file_network(path, name).model
+    evaluation = evaluate(model, test_images, test_labels, "cpu")
+    train_accuracy = evaluate(model, *train_split, "cpu").overall_accuracy
+    return Network(
+        name=name,
+        accuracies=[evaluation.overall_accuracy],
+        per_digit=[evaluation.per_digit_accuracy],
+        confusion=evaluation.confusion,
+        loss=[],
+        epoch_loss=[],
+        steps_per_epoch=math.ceil(data.TRAIN_IMAGES / 64),  # unused without a loss history
+        layers=parameter_rows(model),
+        images_per_second=[evaluation.images_per_second],
+        device="cpu",
+        evaluation=evaluation,
+        model=model,
+        train_accuracy=[train_accuracy],
+        file=str(path),
+    )
+
+
+def difference_note(networks: list[Network], t) -> str | None:
+    """A plain sentence when the two networks were not trained alike (recipe, steps or images seen),
+    or when one comes from a .pth file whose training is unknown; None when they are comparable."""
+    _ = t.gettext
+    from_files = [n for n in networks if n.file]
+    if from_files:
+        return t.ngettext("Not necessarily like for like: {networks} comes from a .pth file whose training is "
+                          "unknown, so this comparison cannot say whether both networks were trained alike.",
+                          "Not necessarily like for like: {networks} come from .pth files whose training is "
+                          "unknown, so this comparison cannot say whether both networks were trained alike.",
+                          len(from_files)).format(networks=_(" and ").join(n.display for n in from_files))
+    shown = [n.runs[0] for n in networks]
+    if len({training_done(r) for r in shown}) == 1:
+        return None
+    described = [_("{network}: recipe {recipe}, {steps} steps ({epochs} epochs, {images} training images seen)").format(
+        network=n.display, recipe=recipe_label(r.config.recipe, t), steps=t.number(r.metrics.steps),
+        epochs=t.number(r.metrics.steps / r.config.steps_per_epoch(), 2), images=t.number(images_seen(r)))
+        for n, r in zip(networks, shown)]
+    return _("These runs were not trained alike ({described}): the comparison below says which network did better "
+             "in these runs, not which one is better. Train both with the same recipe and settings (`mnistlab run`) "
+             "for a fair comparison.").format(described="; ".join(described))
 
 
 def select_experiments(paths: list[Path], runs_dir: Path, groups: dict[str, list[runs.Run]]
@@ -120,6 +204,7 @@ def prepare(name: str, group: list[runs.Run], test_images, test_labels) -> Netwo
         runs=group,
         evaluation=evaluate(model, test_images, test_labels, "cpu"),
         model=model,
+        train_accuracy=[r.metrics.train_accuracy for r in group],
     )
 
 
@@ -140,23 +225,32 @@ def not_a_report(folder: Path) -> str | None:
 
 
 def build_report(paths: list[Path] | None = None, out: Path = Path("report"), runs_dir: Path = Path("runs"),
-                 data_dir: Path | None = None, lang: str | None = None) -> Path:
-    """Write the report for `paths` (default: the latest runs in `runs_dir`) into `out`, in `lang`
-    (default: the locale's language); returns out/index.html."""
+                 data_dir: Path | None = None, lang: str | None = None,
+                 pth_files: dict[str, Path | None] | None = None) -> Path:
+    """Write the report for `paths` (default: the latest comparable runs in `runs_dir`) into `out`, in
+    `lang` (default: the locale's language); a network given in `pth_files` ({"mlp": path}) is the .pth
+    file's, evaluated here. Returns out/index.html."""
     t = texts(lang)
     given, out = Path(out), files.out_folder(out, "--out", "the report", not_a_report, "report")
     files.check_writable(out, "the report", "give another --out")
     paths = [Path(p) for p in paths or []]
-    groups = select_runs(paths, Path(runs_dir))
-    permuted, small = select_experiments(paths, Path(runs_dir), groups)
+    pth = {name: Path(f) for name, f in (pth_files or {}).items() if f is not None}
+    groups = select_runs(paths, Path(runs_dir), tuple(pth))
     test_images, test_labels = data.load_split(data_dir, "test")
-    networks = [prepare(name, groups[name], test_images, test_labels) for name in lesson_models()]
-    experiments = why.prepare({name: groups[name][0] for name in lesson_models()}, permuted, small, test_images,
-                              test_labels)
-    cnn = create_model(next(n.name for n in networks if n.convolutional))
-    measured = measured_shapes(cnn)  # one forward pass with hooks, for the sizes and their check
-    sections = all_sections(networks, cnn_size_rows(cnn, measured), measured, t)
-    sections.append(Section("why-the-cnn-wins", t.gettext("Why the CNN wins"), why.why_section(experiments, t)))
+    train_split = data.load_split(data_dir, "train") if pth else None
+    networks = [prepare_file(name, pth[name], train_split, test_images, test_labels) if name in pth
+                else prepare(name, groups[name], test_images, test_labels) for name in lesson_models()]
+    cnn = create_model(next(n.name for n in networks if n.convolutional))  # its sizes are deliverable 4
+    sections = all_sections(networks, describe(cnn), t)
+    if not pth:  # the experiments are compared with the runs shown; a bare .pth has none of its own
+        permuted, small = select_experiments(paths, Path(runs_dir), groups)
+        experiments = why.prepare({name: groups[name][0] for name in lesson_models()}, permuted, small,
+                                  test_images, test_labels)
+        sections.append(Section("why-the-cnn-wins", t.gettext("Why the CNN wins"), why.why_section(experiments, t)))
+    note = difference_note(networks, t)
+    if note:  # said where the setup is read and again where the conclusions are
+        sections[0].blocks.insert(1, Paragraph(note))
+        next(s for s in sections if s.anchor == "analysis").blocks.insert(0, Paragraph(note))
     first, second = (MODELS[name].display_name for name in lesson_models())
     title = t.gettext("mnistlab report: {first} vs {second}").format(first=first, second=second)
     stamp = t.date(datetime.now())

@@ -95,15 +95,17 @@ def plot_misclassified(images, labels, predictions, confidences, title: str, pat
     mosaic on one axis (24 separate axes take seconds to render)."""
     count = len(images)
     rows = max(1, int(np.ceil(count / columns)))
-    tile_w, tile_h = IMAGE_SIDE + 8, IMAGE_SIDE + 18  # a digit with room for its label above it
+    # a digit with room for its label above it; wide enough that Spanish labels ("7 → 2 (98 %)", with a
+    # space before the sign) keep clear of their neighbours
+    tile_w, tile_h = IMAGE_SIDE + 14, IMAGE_SIDE + 18
     mosaic = np.zeros((rows * tile_h, columns * tile_w))
-    fig, ax = plt.subplots(figsize=(columns * 1.25, rows * 1.6 + 0.4))
+    fig, ax = plt.subplots(figsize=(columns * 1.45, rows * 1.6 + 0.4))
     for i in range(count):
-        top, left = (i // columns) * tile_h + 14, (i % columns) * tile_w + 4
+        top, left = (i // columns) * tile_h + 14, (i % columns) * tile_w + 7
         mosaic[top: top + IMAGE_SIDE, left: left + IMAGE_SIDE] = np.asarray(images[i]).reshape(IMAGE_SIDE, IMAGE_SIDE)
         ax.text(left + IMAGE_SIDE // 2, top - 3,
                 f"{int(labels[i])} → {int(predictions[i])} ({t.percent(float(confidences[i]), 0)})",
-                ha="center", va="bottom", fontsize=9)
+                ha="center", va="bottom", fontsize=8.5)
     ax.imshow(mosaic, cmap=plt.get_cmap("gray_r"), vmin=0, vmax=1)
     ax.axis("off")
     ax.set_title(title if count else t.gettext("{title}: none").format(title=title))
@@ -171,11 +173,14 @@ def write_figures(networks: list[Network], folder: Path, test_images, test_label
     """Every PNG the sections refer to, into `folder`."""
     _ = t.gettext
     plot_per_digit(networks, folder / "per_digit.png", t)
-    plot_loss_comparison(networks, folder / "loss_comparison.png", t)
+    if all(net.loss for net in networks):
+        plot_loss_comparison(networks, folder / "loss_comparison.png", t)
     for net in networks:
-        plot_confusion(net.confusion, _("{network} (seed {seed})").format(network=net.display, seed=net.runs[0].config.seed),
-                       folder / f"confusion_{net.name}.png", t)
-        plot_loss(net.loss, _("Training loss ({network})").format(network=net.display), folder / f"loss_{net.name}.png", t)
+        title = (_("{network} (seed {seed})").format(network=net.display, seed=net.runs[0].config.seed) if net.runs
+                 else f"{net.display} ({Path(net.file).name})")
+        plot_confusion(net.confusion, title, folder / f"confusion_{net.name}.png", t)
+        if net.loss:
+            plot_loss(net.loss, _("Training loss ({network})").format(network=net.display), folder / f"loss_{net.name}.png", t)
         ev = net.evaluation
         wrong = (ev.predictions != test_labels).nonzero().flatten()
         pick = wrong[ev.confidences[wrong].argsort(descending=True)][:GALLERY]

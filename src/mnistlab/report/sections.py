@@ -8,9 +8,11 @@ import statistics
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
+
 from mnistlab import data, plots, recipes
 from mnistlab.i18n import Texts
-from mnistlab.layers import SizeRow, format_shape
+from mnistlab.layers import LayerRow, format_shape, layer_kind
 from mnistlab.report.analysis import Network, analysis_sentences, percent_pm, phrases, roles
 
 GALLERY = 24  # misclassified test images shown per network, the most confident mistakes first
@@ -61,10 +63,18 @@ def source_label(source: str, t: Texts) -> str:
     return labels.get(source, source)
 
 
+def recipe_label(name: str, t: Texts) -> str:
+    """A recipe's name in the reader's language (the CLI value stays `practice` / `tuned`)."""
+    return {"practice": t.pgettext("recipe", "practice"), "tuned": t.pgettext("recipe", "tuned")}.get(name, name)
+
+
 def setup_section(networks: list[Network], t: Texts) -> list:
     _ = t.gettext
     every_run = [r for n in networks for r in n.runs]
     md5s = {k: v for r in every_run for k, v in r.metrics.data_md5.items()}
+    from_files = [n for n in networks if n.file]
+    if from_files:  # evaluated here, on the copy data.load_split has just verified
+        md5s.update(data.MNIST_MD5)
     checks = [[name, md5s.get(name, _("not recorded")), _("yes") if md5s.get(name) == md5 else _("NO")]
               for name, md5 in data.MNIST_MD5.items()]
     good = sum(md5s.get(name) == md5 for name, md5 in data.MNIST_MD5.items())
@@ -76,32 +86,44 @@ def setup_section(networks: list[Network], t: Texts) -> list:
             f"{n.display}: {v}" for n, v in zip(networks, values))
 
     def recipe_of(n: Network) -> str:
+        if n.file:
+            return _("unknown: a .pth file holds only the weights")
         name = n.runs[0].config.recipe
         recipe = recipes.RECIPES.get(name)
-        return name + (f": {_(recipe.summary)}" if recipe else "")
+        return recipe_label(name, t) + (f": {_(recipe.summary)}" if recipe else "")
 
     def settings_of(n: Network) -> str:
+        if n.file:
+            return _("unknown")
         config = n.runs[0].config
         return t.ngettext("{epochs} epoch, learning rate {lr}, batch size {batch_size}",
                           "{epochs} epochs, learning rate {lr}, batch size {batch_size}", config.epochs).format(
             epochs=config.epochs, lr=t.exact(config.lr), batch_size=config.batch_size)
 
     def seeds_of(n: Network) -> str:
+        if n.file:
+            return _("unknown")
         return t.ngettext("{seeds} ({count} run per network)", "{seeds} ({count} runs per network)", len(n.runs)
                           ).format(seeds=", ".join(str(r.config.seed) for r in n.runs), count=len(n.runs))
     rows = [
         [_("Data"), _("MNIST: {train} training and {test} test images").format(
             train=t.number(data.TRAIN_IMAGES), test=t.number(sum(map(sum, networks[0].confusion))))],
-        [_("Data source"), ", ".join(source_label(s, t) for s in sorted({r.metrics.data_source for r in every_run}))],
+        [_("Data source"), ", ".join(source_label(s, t) for s in sorted(
+            {r.metrics.data_source for r in every_run} | ({"local"} if from_files else set())))],
         [_("Checksums"), _("{good} of {count} files match torchvision's published md5").format(
             good=good, count=len(checks))],
-        [_("Device"), _one_of(r.metrics.device for r in every_run)],
-        ["PyTorch", _one_of(r.metrics.torch_version for r in every_run)],
+        [_("Device"), _one_of([r.metrics.device for r in every_run] + ["cpu" for _n in from_files])],
+        ["PyTorch", _one_of([r.metrics.torch_version for r in every_run] + [torch.__version__ for _n in from_files])],
         [_("Recipe"), per_network(recipe_of)],
         [_("Settings"), per_network(settings_of)],
         [_("Seeds"), per_network(seeds_of)],
     ]
     for n in networks:
+        if n.file:
+            rows.append([_("{network} training").format(network=n.display, **phrases(n, t)),
+                         _("the weights file `{file}`, evaluated here on the test and training images; how it was "
+                           "trained (recipe, steps, loss history, time) is not recorded in it").format(file=n.file)])
+            continue
         steps = n.runs[0].metrics.steps
         rows.append([_("{network} training").format(network=n.display, **phrases(n, t)),
                      _("{steps} steps ({epochs} epochs) per run; run folders: {folders}").format(
@@ -110,7 +132,7 @@ def setup_section(networks: list[Network], t: Texts) -> list:
     blocks = [Paragraph(_("This report compares the two networks of the MNIST practice, a multilayer perceptron "
                           "and a LeNet-5-style CNN, using only numbers measured in the runs below.")),
               Table(["", _("value")], rows), Table([_("file"), "md5", _("matches")], checks)]
-    capped = sorted({n.runs[0].config.max_steps for n in networks if n.runs[0].config.max_steps})
+    capped = sorted({n.runs[0].config.max_steps for n in networks if n.runs and n.runs[0].config.max_steps})
     if capped:
         blocks.insert(1, Paragraph(_("Note: these are quick runs capped at {steps} training steps, not the "
                                      "practice's full training; the numbers below say so.").format(
@@ -118,14 +140,25 @@ def setup_section(networks: list[Network], t: Texts) -> list:
     return blocks
 
 
+UNKNOWN = "—"  # a number the runs do not hold (a .pth file's training, a run from before it was measured)
+
+
+def train_accuracy_text(n: Network, t: Texts) -> str:
+    """Training-set accuracy over the seeds that measured it; — for runs from before 0.3.0."""
+    measured = [a for a in n.train_accuracy if a is not None]
+    return percent_pm(measured, t) if measured else UNKNOWN
+
+
 def results_section(networks: list[Network], t: Texts) -> list:
     _ = t.gettext
     names = [n.display for n in networks]
     rows = [[_("test accuracy")] + [percent_pm(n.accuracies, t) for n in networks],
+            [_("training-set accuracy")] + [train_accuracy_text(n, t) for n in networks],
             [_("test error")] + [t.percent(1 - n.accuracy) for n in networks],
             [_("misclassified (run shown)")] + [t.number(n.errors) for n in networks],
-            [_("training time (s)")] + [t.number(statistics.fmean(n.train_seconds), 1) for n in networks],
-            [_("training steps")] + [t.number(n.runs[0].metrics.steps) for n in networks],
+            [_("training time (s)")] + [t.number(statistics.fmean(n.train_seconds), 1) if n.train_seconds else UNKNOWN
+                                        for n in networks],
+            [_("training steps")] + [t.number(n.runs[0].metrics.steps) if n.runs else UNKNOWN for n in networks],
             [_("inference (images/s)")] + [_("{speed} on {device}").format(
                 speed=t.number(statistics.fmean(n.images_per_second)), device=n.device) for n in networks],
             [_("parameters")] + [t.number(n.parameters) for n in networks]]
@@ -157,8 +190,12 @@ def failures_section(networks: list[Network], t: Texts) -> list:
                                        p[i][2]).format(true=p[i][0], predicted=p[i][1], count=t.number(p[i][2]))
                             if i < len(p) else "" for p in pairs]
             for i in range(max(map(len, pairs)))]
+    seeds = {n.runs[0].config.seed for n in networks if n.runs}
     blocks = [Paragraph(_("Confusion matrices of the run shown (seed {seed}): rows are the true digit, columns the "
-                          "prediction; the diagonal counts the correct answers.").format(seed=networks[0].runs[0].config.seed)),
+                          "prediction; the diagonal counts the correct answers.").format(seed=seeds.pop())
+                        if len(seeds) == 1 and all(n.runs for n in networks) else
+                        _("Confusion matrices: rows are the true digit, columns the prediction; the diagonal counts "
+                          "the correct answers.")),
               Figures([Figure(f"confusion_{n.name}.png", _("{network} confusion matrix").format(
                   network=n.display, **phrases(n, t))) for n in networks]),
               Table([_("most confused (true → predicted)")] + [n.display for n in networks], rows)]
@@ -174,15 +211,26 @@ def failures_section(networks: list[Network], t: Texts) -> list:
 
 
 def training_section(networks: list[Network], t: Texts) -> list:
+    """The loss curves and per-epoch losses; a network known from a .pth file alone has none, and the
+    section says so instead."""
     _ = t.gettext
-    rows = [[str(e + 1)] + [t.number(n.epoch_loss[e], 4) if e < len(n.epoch_loss) else "" for n in networks]
-            for e in range(max(len(n.epoch_loss) for n in networks))]
-    return [Figures([Figure(f"loss_{n.name}.png", _("{network}: loss per step and its running average over {window} "
-                                                    "steps").format(network=n.display, window=plots.RUNNING_AVERAGE))
-                     for n in networks]),
-            Figure("loss_comparison.png", _("Both networks on one axis, in epochs (log scale)")),
-            Table([_("epoch"), *(_("{network} mean loss").format(network=n.display, **phrases(n, t)) for n in networks)],
-                  rows)]
+    blocks = [Paragraph(_("{network}: no loss history. A .pth file holds only the weights, so its training curve and "
+                          "per-epoch loss cannot be shown; `mnistlab train` records them in its run folder.").format(
+        network=n.display)) for n in networks if not n.loss]
+    traced = [n for n in networks if n.loss]
+    if not traced:
+        return blocks
+    rows = [[str(e + 1)] + [t.number(n.epoch_loss[e], 4) if e < len(n.epoch_loss) else "" for n in traced]
+            for e in range(max(len(n.epoch_loss) for n in traced))]
+    blocks.append(Figures([Figure(f"loss_{n.name}.png", _("{network}: loss per step and its running average over "
+                                                          "{window} steps").format(network=n.display,
+                                                                                   window=plots.RUNNING_AVERAGE))
+                           for n in traced]))
+    if len(traced) == len(networks):
+        blocks.append(Figure("loss_comparison.png", _("Both networks on one axis, in epochs (log scale)")))
+    blocks.append(Table([_("epoch"), *(_("{network} mean loss").format(network=n.display, **phrases(n, t))
+                                       for n in traced)], rows))
+    return blocks
 
 
 def parameters_section(networks: list[Network], t: Texts) -> list:
@@ -194,8 +242,7 @@ def parameters_section(networks: list[Network], t: Texts) -> list:
         rows.append([n.display, _("total"), "", "", t.number(sum(r.weights for r in n.layers)),
                      t.number(sum(r.biases for r in n.layers)), t.number(n.parameters)])
     big, small = sorted(networks, key=lambda n: -n.parameters)
-    efficiency = [[n.display, t.number(n.parameters), t.percent(n.accuracy),
-                   t.number(n.accuracy * 100 / (n.parameters / 1000), 3)] for n in networks]
+    efficiency = [[n.display, t.number(n.parameters), t.percent(n.accuracy), t.number(n.errors)] for n in networks]
     ratio = big.parameters / small.parameters
     totals = _("Totals: {big} {big_parameters} parameters, {small} {small_parameters}; {the_big} has {ratio}× as many "
                "({big_parameters} / {small_parameters} = {exact}).").format(
@@ -206,30 +253,22 @@ def parameters_section(networks: list[Network], t: Texts) -> list:
                         "Pooling, ReLU and flattening have no parameters.")),
             Table([_("network"), _("layer"), _("type"), _("weight shape"), _("weights"), _("biases"), _("total")], rows),
             Paragraph(totals),
-            Table([_("network"), _("parameters"), _("test accuracy"), _("accuracy points per 1,000 parameters")],
-                  efficiency)]
+            Table([_("network"), _("parameters"), _("test accuracy"), _("misclassified (run shown)")], efficiency)]
 
 
-def layer_kind(kind: str, t: Texts) -> str:
-    """The two steps that are not PyTorch modules, named in the reader's language."""
-    return {"image": t.pgettext("layer type", "image"), "view": t.pgettext("layer type", "view")}.get(kind, kind)
-
-
-def sizes_section(size_rows: list[SizeRow], measured: dict, t: Texts) -> list:
-    """`size_rows` worked out by layers.cnn_size_rows (which raises on a mismatch) and `measured`, the
-    shapes of the one forward pass with hooks both came from."""
+def sizes_section(layers: list[LayerRow], t: Texts) -> list:
+    """The CNN's rows from layers.describe, whose sizes are worked out with the formula and checked
+    against the shapes its forward pass produced (a mismatch raises there)."""
     _ = t.gettext
-    table, previous = [], None
-    for row in size_rows:
-        hooked = measured.get(row.layer, (None, None))[1]
-        if row.layer == "flatten":
-            hooked = measured["fc1"][0]  # the view has no module: fc1's input is what it produced
-        working = _("one 28×28 grayscale image") if row.layer == "input" else row.working
-        table.append([_("input") if row.layer == "input" else row.layer, layer_kind(row.kind, t), format_shape(previous) if previous else "",
-                      format_shape(row.shape), str(row.feature_maps or ""), str(row.kernel or ""),
-                      str(row.stride or ""), "" if row.padding is None else str(row.padding), working,
-                      f"{format_shape(hooked)} ✓" if hooked else _("(the image)")])
-        previous = row.shape
+    table = []
+    for row in layers:
+        first = row.role == "input"
+        table.append([_("input") if first else row.name, layer_kind(row.kind, t),
+                      format_shape(row.input_shape) if row.input_shape else "",
+                      format_shape(row.output_shape), str(row.feature_maps or ""), str(row.kernel or ""),
+                      str(row.stride or ""), "" if row.padding is None else str(row.padding),
+                      _("one 28×28 grayscale image") if first else row.working,
+                      _("(the image)") if first else f"{format_shape(row.output_shape)} ✓"])
     return [Paragraph(_("Output size of a convolution or pooling layer: O = (W − F + 2P) / S + 1, with W the input "
                         "width, F the kernel size, P the padding and S the stride. Every row below is worked out with "
                         "this formula and checked against the shape measured with forward hooks on the network.")),
@@ -241,7 +280,7 @@ def sizes_section(size_rows: list[SizeRow], measured: dict, t: Texts) -> list:
                                          "strong activation."))]
 
 
-def all_sections(networks: list[Network], size_rows: list[SizeRow], measured: dict, t: Texts) -> list[Section]:
+def all_sections(networks: list[Network], cnn_layers: list[LayerRow], t: Texts) -> list[Section]:
     _ = t.gettext
     a, b = networks
     return [
@@ -250,6 +289,6 @@ def all_sections(networks: list[Network], size_rows: list[SizeRow], measured: di
         Section("where-they-fail", _("Where they fail"), failures_section(networks, t)),
         Section("training", _("Training"), training_section(networks, t)),
         Section("parameters", _("Parameters"), parameters_section(networks, t)),
-        Section("cnn-layer-sizes", _("CNN layer sizes"), sizes_section(size_rows, measured, t)),
+        Section("cnn-layer-sizes", _("CNN layer sizes"), sizes_section(cnn_layers, t)),
         Section("analysis", _("Analysis"), [Paragraph(s) for s in analysis_sentences(a, b, t.lang)]),
     ]

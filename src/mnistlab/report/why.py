@@ -5,7 +5,8 @@ CNN's size (mlp-small), as a figure, tables and sentences computed from the numb
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 
 from mnistlab.i18n import Texts
 from mnistlab.models import MODELS
@@ -54,12 +55,11 @@ _measured: dict[tuple, Robustness] = {}  # one process builds many reports of th
 
 
 def robustness_of(run: Run, test_images, test_labels) -> Robustness:
-    """measure_run() of `run` on the CPU, remembered while its weights file stays the same."""
-    stat = run.weights.stat()
-    key = (str(run.weights.resolve()), stat.st_mtime_ns, stat.st_size)
+    """measure_run() of `run` on the MNIST test set, on the CPU, remembered by the weights' bytes."""
+    key = (hashlib.sha256(run.weights.read_bytes()).hexdigest(), run.permuted)
     if key not in _measured:
         _measured[key] = measure_run(run, test_images, test_labels, "cpu")
-    return _measured[key]
+    return replace(_measured[key], run=str(run.path))
 
 
 def prepare(shown: dict[str, Run], permuted: dict[str, Run], small: Run | None, test_images,

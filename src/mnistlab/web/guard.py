@@ -1,6 +1,8 @@
 """What keeps other web sites away from the local server: a request must name this server in its
-Host header (no DNS rebinding), and a POST, PUT, PATCH or DELETE sent by a page from another origin
-is refused (no cross-site work on the user's CPU). Both answer with JSON {"error": ...}."""
+Host header (no DNS rebinding), and a request that costs real work (any POST, PUT, PATCH or DELETE,
+and every /api/ route: /api/weights is megabytes of JSON) sent by a page of another site or origin is
+refused, so no web page can spend the user's CPU (an <img> tag's GET included). Both answer with
+JSON {"error": ...}; the page's own files stay open to all."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def host_name(host: str) -> str:
 
 class Guard:
     """ASGI middleware: refuse a Host other than the address the connection arrived on or a name
-    of this machine (400), and an unsafe request whose Origin is not the page's own (403)."""
+    of this machine (400), and an unsafe or /api/ request from another site or origin (403)."""
 
     def __init__(self, app):
         self.app = app
@@ -36,7 +38,7 @@ class Guard:
         host = headers.get("host", "")
         problem = self.host_problem(host, scope)
         status = 400
-        if problem is None and scope["method"] in UNSAFE_METHODS:
+        if problem is None and (scope["method"] in UNSAFE_METHODS or scope["path"].startswith("/api/")):
             problem, status = self.origin_problem(f"{scope.get('scheme', 'http')}://{host}", headers), 403
         if problem is None:
             return await self.app(scope, receive, send)
@@ -61,7 +63,3 @@ class Guard:
             return None
         return f"a request from another origin ({origin}) is refused; use the page this server serves"
 
-
-def install_guard(app) -> None:
-    """Put the guard in front of everything `app` serves."""
-    app.add_middleware(Guard)

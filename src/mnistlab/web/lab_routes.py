@@ -20,6 +20,7 @@ from mnistlab.lab import check_controls, lab_answer
 from mnistlab.models import lesson_models
 from mnistlab.predict import Networks, load_latest
 from mnistlab.preprocess import BlankImage, image_to_field
+from mnistlab.web.http import IMAGE_TYPES, BadInput, image_of, read_drawing
 
 router = APIRouter()
 
@@ -48,8 +49,6 @@ async def lab_info(request: Request):
 @router.post("/api/lab")
 async def lab(request: Request, dx: int = 0, dy: int = 0, angle: float = 0.0, centre: bool = True,
               permuted: bool = False):
-    from mnistlab.web.app import IMAGE_TYPES, BadInput, image_of, read_image_request
-
     try:
         check_controls(dx, dy, angle)
     except MnistlabError as err:
@@ -62,7 +61,7 @@ async def lab(request: Request, dx: int = 0, dy: int = 0, angle: float = 0.0, ce
             raise BadInput(404, "no pixel-permuted network on this server; "
                                 "`mnistlab train mlp --permute-pixels` (and cnn) makes them")
         request.app.state.lab_permuted = networks
-    content_type, body = await read_image_request(request)
+    content_type, body = await read_drawing(request)
 
     def work():
         if centre:

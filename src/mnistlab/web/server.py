@@ -1,6 +1,11 @@
 """Serving the app: the listening socket, and uvicorn with limits that keep one machine's server
 answering under abuse (slow or idle clients dropped, connections capped, resource errors logged
-once in a while, not in a flood)."""
+once in a while, not in a flood), and a prompt stop: on SIGTERM or Ctrl+C the open responses (event
+streams) end at once, the app's lifespan stops the trainer, and the process exits within seconds.
+
+LimitedProtocol subclasses uvicorn's H11Protocol and reads some of its internals (conn, cycle,
+transport, connections): pyproject pins uvicorn to the range tested, and tests/test_web_guard.py
+checks that those internals are still there."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ MAX_CONNECTIONS = 64  # open connections at once; the page needs two or three
 READ_TIMEOUT = 10.0  # seconds a client has to send a whole request (headers and body)
 ACCEPT_BURST = 16  # connections asyncio accepts in one go (uvicorn's backlog; its default is 2048)
 KEEP_ALIVE_TIMEOUT = 5  # seconds an idle connection stays open between requests
+STOP_TIMEOUT = 3  # seconds open responses get to finish when the server stops (uvicorn's default: forever)
 RESOURCE_LOG_EVERY = 10.0  # seconds between two "out of file descriptors" lines
 
 log = logging.getLogger("mnistlab.web")
@@ -112,6 +118,16 @@ class LimitedProtocol(H11Protocol):
         self.stop_waiting()
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """The server is stopping: a response being streamed (an event stream, which would run
+        until its training ends, or forever to a client that does not read) is cut off, so its
+        client learns at once and the app sees it leave; the others finish as uvicorn lets them."""
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
+            self.drop()
+            return
+        super().shutdown()
+
 
 class ResourceLog:
     """An event-loop exception handler that reports running out of file descriptors in one short
@@ -134,17 +150,24 @@ class ResourceLog:
 
 
 class LimitedServer(uvicorn.Server):
-    """uvicorn.Server with the ResourceLog handler on its event loop."""
+    """uvicorn.Server with the ResourceLog handler on its event loop, stopped at once by a second
+    SIGTERM as by a second Ctrl+C."""
 
     async def startup(self, sockets=None) -> None:
         asyncio.get_running_loop().set_exception_handler(ResourceLog())
         await super().startup(sockets)
 
+    def handle_exit(self, sig, frame) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        super().handle_exit(sig, frame)
+
 
 def make_server(app: FastAPI, log_level: str = "warning") -> uvicorn.Server:
     """A uvicorn server for `app` with the limits above; run it with server.run(sockets=[bind(...)])."""
     config = uvicorn.Config(app, log_level=log_level, access_log=False, http=LimitedProtocol, ws="none",
-                            timeout_keep_alive=KEEP_ALIVE_TIMEOUT, backlog=ACCEPT_BURST)
+                            timeout_keep_alive=KEEP_ALIVE_TIMEOUT, backlog=ACCEPT_BURST,
+                            timeout_graceful_shutdown=STOP_TIMEOUT)
     return LimitedServer(config)
 
 

@@ -5,11 +5,7 @@ Placeholders in braces ({ms}) are filled in by the page."""
 from __future__ import annotations
 
 from mnistlab.i18n import LANGUAGES, translation
-
-
-def _(message: str) -> str:
-    """Marks a message for extraction (pybabel extract); translated later by `strings_for`."""
-    return message
+from mnistlab.i18n import N_ as _  # marks each message for extraction; `strings_for` translates them
 
 
 STRINGS = {
@@ -66,8 +62,8 @@ STRINGS = {
     "filters_hint": _("Red is a positive weight, blue a negative one; each filter is scaled to its own largest weight."),
     # training
     "train": _("Train a network"),
-    "train_hint": _("The same training as `mnistlab train`: the run folder is saved with the others, "
-                    "and when it ends this page uses the new network."),
+    "train_hint": _("The same training as mnistlab train: the run folder is saved with the others; when it "
+                    "ends, the new run is offered in the run picker and the page answers with it once chosen."),
     "network": _("Network"),
     "recipe": _("Recipe"),
     "recipe_practice": _("practice (the lab's plain SGD)"),
@@ -138,6 +134,9 @@ STRINGS = {
     "error_cancelled": _("Stopped. The unfinished run was removed."),
     "error_failed": _("Training failed: the loss diverged or the data could not be read."),
     "error_crashed": _("The training process ended unexpectedly."),
+    "error_too_many": _("Too many event streams are open: close another tab that follows the training."),
+    "error_cannot_write": _("The server cannot write in its runs folder: restart it with a folder it can write to."),
+    "error_unavailable": _("The server is starting or stopping: try again in a moment."),
     "error_unknown": _("Something went wrong on the server."),
 }
 

@@ -19,7 +19,8 @@ export function buildPanels(info) {
   container.replaceChildren();
   for (const key of Object.keys(panels)) delete panels[key];
   networks = info.networks;
-  missing = info.models.filter((model) => !networks.some((net) => net.name === model.name));
+  // a network outside the lesson (the lab's same-budget MLP) is shown when loaded, never asked for
+  missing = info.models.filter((model) => model.lesson && !networks.some((net) => net.name === model.name));
   for (const net of networks) {
     const panel = template.content.firstElementChild.cloneNode(true);
     panel.id = `network-${net.name}`;

@@ -19,7 +19,8 @@ function optionText(choice) {
 function build() {
   const { info, runs } = state;
   container.replaceChildren();
-  for (const model of info.models) {
+  // the practice's networks, and any other one the server serves
+  for (const model of info.models.filter((m) => m.lesson !== false || info.networks.some((n) => n.name === m.name))) {
     const label = document.createElement("label");
     label.className = "pick";
     label.dataset.name = model.name;

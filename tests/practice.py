@@ -1,5 +1,6 @@
 """The practice's own training loop, kept as its notebook writes it (torchvision MNIST, ToTensor,
-DataLoader): the reference that the tests and benchmarks hold mnistlab's faster loop against."""
+DataLoader): the reference that the tests and benchmarks hold mnistlab's faster loop against. A test
+helper, not part of the package (benchmarks/ puts tests/ on sys.path to import it)."""
 
 from __future__ import annotations
 
