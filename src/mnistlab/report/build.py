@@ -260,7 +260,8 @@ def build_report(paths: list[Path] | None = None, out: Path = Path("report"), ru
         staging = files.staging_dir(out)
     try:
         figures.write_figures(networks, staging, test_images, test_labels, t)
-        figures.plot_robustness(experiments.curves, staging / why.FIGURE, t)
+        if not pth:
+            figures.plot_robustness(experiments.curves, staging / why.FIGURE, t)
         files.write_text(staging / "index.html", render_html(title, stamp, sections, t))
         files.write_text(staging / "report.md", render_markdown(title, stamp, sections, t))
         files.write_json(staging / WRITTEN, {"files": sorted(p.name for p in staging.iterdir())})
