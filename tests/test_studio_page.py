@@ -96,6 +96,9 @@ def test_training_from_the_page_then_answering_with_the_new_network(quick_runs, 
         new_run = page.locator("#train-message").get_attribute("data-run")
         folder = new_run.split("/")[-1]
         assert folder.startswith("cnn-tuned-seed0-") and (runs / folder / "metrics.json").exists()
+        # the new run is offered, not swapped in: the page answers with it once it is chosen
+        expect(page.locator("#network-cnn .network-meta")).not_to_contain_text(folder)
+        page.click("#train-use")
         expect(page.locator("#network-cnn .network-meta")).to_contain_text(folder)
 
         draw(page)
