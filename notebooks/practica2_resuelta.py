@@ -3,6 +3,9 @@
 # en el .ipynb y lo ejecuta; no lo edites a mano en el .ipynb.
 
 # %% [markdown]
+# <a href="https://colab.research.google.com/github/osiris/test/blob/develop/ia-nnip-p02.ipynb" target="_parent"><img src="https://colab.research.google.com/assets/colab-badge.svg" alt="Open In Colab"/></a>
+
+# %% [markdown]
 # > **Versión resuelta.** Esta es la práctica 2 con todos los huecos (`...`) completados, en el mismo
 # > orden y con el mismo texto. Se guardó con las salidas de una ejecución completa (10 épocas por red,
 # > en CPU), así que las figuras, las pérdidas y las tablas se ven sin ejecutarla.
