@@ -62,7 +62,7 @@ STRINGS = {
     "filters_hint": _("Red is a positive weight, blue a negative one; each filter is scaled to its own largest weight."),
     # training
     "train": _("Train a network"),
-    "train_hint": _("The same training as mnistlab train: the run folder is saved with the others; when it "
+    "train_hint": _("The same training as `mnistlab train`: the run folder is saved with the others; when it "
                     "ends, the new run is offered in the run picker and the page answers with it once chosen."),
     "network": _("Network"),
     "recipe": _("Recipe"),
@@ -112,7 +112,6 @@ STRINGS = {
     "lab_sweep_hint": _("Each network's confidence in its answer as the drawing moves from 6 pixels left to "
                         "6 pixels right of where it is now."),
     "lab_sweep_axis": _("move (pixels)"),
-    "lab_sweep_key": _("{network}: {digit}"),
     # status line
     "loading": _("Loading the networks…"),
     "ready": _("Draw a digit."),

@@ -168,7 +168,7 @@ function drawChart(answer) {
     const item = document.createElement("span");
     item.className = "lab-key";
     item.dataset.name = name;
-    item.textContent = t("lab_sweep_key", { network: net.display_name, digit: net.digit });
+    item.textContent = `${net.display_name}: ${net.digit}`;  // a name and a digit: nothing to translate
     legend.append(item);
   }
 }
