@@ -50,16 +50,16 @@ def test_a_choice_is_served_at_once_and_kept_across_a_restart(runs):
     client = TestClient(create_app(runs_dir=runs))
     chosen = client.post("/api/use", json={"network": "cnn", "run": "cnn-practice-seed1"})
     assert chosen.status_code == 200 and chosen.json()["source"] == str(runs / "cnn-practice-seed1")
-    assert serving(client)["cnn"] == str(runs / "cnn-practice-seed1")
+    assert serving(client)["cnn"] == "cnn-practice-seed1"  # /api/info: relative to the runs folder
     assert json.loads((runs / served.CHOICE_FILE).read_text()) == {"cnn": "cnn-practice-seed1"}
     assert not [p for p in runs.iterdir() if p.name.startswith(".")]  # written by rename, no temp left
 
     client.post("/api/use", json={"network": "mlp", "run": "mlp-practice-seed0"})
     restarted = TestClient(create_app(runs_dir=runs))
-    assert serving(restarted) == {"mlp": str(runs / "mlp-practice-seed0"), "cnn": str(runs / "cnn-practice-seed1")}
+    assert serving(restarted) == {"mlp": "mlp-practice-seed0", "cnn": "cnn-practice-seed1"}
 
     file_choice = restarted.post("/api/use", json={"network": "cnn", "run": "file:cnn.pth"}).json()
-    assert file_choice["file"] == str(runs / "cnn.pth") and file_choice["run"] is None
+    assert file_choice["file"] == "cnn.pth" and file_choice["run"] is None
     again = TestClient(create_app(runs_dir=runs))
     weights = again.app.state.networks.loaded["cnn"].model.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in torch.load(runs / "cnn.pth", weights_only=True).items())
@@ -68,9 +68,9 @@ def test_a_choice_is_served_at_once_and_kept_across_a_restart(runs):
 def test_a_chosen_run_that_is_gone_or_a_damaged_choice_falls_back_to_the_latest(runs):
     TestClient(create_app(runs_dir=runs)).post("/api/use", json={"network": "cnn", "run": "cnn-practice-seed1"})
     shutil.rmtree(runs / "cnn-practice-seed1")
-    assert serving(TestClient(create_app(runs_dir=runs)))["cnn"] == str(runs / "cnn-practice-seed0")
+    assert serving(TestClient(create_app(runs_dir=runs)))["cnn"] == "cnn-practice-seed0"
     (runs / served.CHOICE_FILE).write_text("{not json")
-    assert serving(TestClient(create_app(runs_dir=runs)))["cnn"] == str(runs / "cnn-practice-seed0")
+    assert serving(TestClient(create_app(runs_dir=runs)))["cnn"] == "cnn-practice-seed0"
 
 
 @pytest.mark.parametrize("body, status, message", [
@@ -101,7 +101,7 @@ def test_a_run_trained_on_the_page_is_offered_not_swapped_in(runs, tmp_path):
     client = TestClient(create_app(runs_dir=runs))
     picker = client.app.state.picker
     picker.offer(load_run(runs / "cnn-practice-seed1"))  # what the job calls when a page run finishes
-    assert serving(client)["cnn"] == str(runs / "cnn-practice-seed0")
+    assert serving(client)["cnn"] == "cnn-practice-seed0"
     assert client.get("/api/runs").json()["offered"] == ["cnn-practice-seed1"]
     client.post("/api/use", json={"network": "cnn", "run": "cnn-practice-seed1"})
     assert client.get("/api/runs").json()["offered"] == []
@@ -111,4 +111,4 @@ def test_a_run_trained_on_the_page_is_offered_not_swapped_in(runs, tmp_path):
     lonely = TestClient(create_app(runs_dir=only_cnn))
     write_fake_run(only_cnn / "mlp-practice-seed0", "mlp")
     lonely.app.state.picker.offer(load_run(only_cnn / "mlp-practice-seed0"))  # nothing to replace: served
-    assert serving(lonely)["mlp"] == str(only_cnn / "mlp-practice-seed0")
+    assert serving(lonely)["mlp"] == "mlp-practice-seed0"

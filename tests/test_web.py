@@ -274,7 +274,7 @@ def test_the_practices_own_files_are_served_and_named(practice_files, fake_runs,
     from, and /api/info names each file (the field `file`; `source` stays)."""
     served = TestClient(create_app(runs_dir=tmp_path / "no-runs", files=practice_files))
     info = served.get("/api/info").json()["networks"]
-    assert {net["name"]: net["file"] for net in info} == {name: str(path) for name, path in practice_files.items()}
+    assert {net["name"]: net["file"] for net in info} == {name: path.name for name, path in practice_files.items()}  # no absolute paths
     assert all(net["run"] is None and net["test_accuracy"] is None for net in info)
     png = {"content": digits[0][0], "headers": {"content-type": "image/png"}}
     from_files = served.post("/api/predict", **png).json()
