@@ -176,7 +176,7 @@ def test_bad_input_is_one_clear_error_and_leaves_out_alone(invoke, quick, tmp_pa
     (run["mlp", 0] / "history.json").unlink()
     fails([run["mlp", 0], run["cnn", 0]], re.escape(f"{run['mlp', 0] / 'history.json'} is missing; "
                                                     f"`mnistlab train mlp --out {run['mlp', 0]}` makes it"))
-    fails([run["mlp", 1], base / "runs" / "mlp-practice-seed0"], "no finished cnn run among the folders given .found: 2 mlp run")
+    fails([run["mlp", 1], base / "runs" / "mlp-practice-seed0"], "no finished cnn run among the folders given .found 2 mlp runs")
     (run["cnn", 0] / "metrics.json").write_text('{"overall_accuracy": 0.9,')
     fails([run["mlp", 1], run["cnn", 0]], re.escape(f"{run['cnn', 0] / 'metrics.json'} is corrupted"))
     metrics = json.loads((run["cnn", 1] / "metrics.json").read_text())
