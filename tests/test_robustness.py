@@ -28,7 +28,7 @@ def test_affine_agrees_with_shift_and_rot90():
     # a quarter turn about the centre maps pixel centres onto pixel centres: torch.rot90 exactly
     assert torch.allclose(robustness.affine(images, 90), torch.rot90(images, 1, dims=(2, 3)), atol=1e-5)
     assert torch.allclose(robustness.affine(images, -90), torch.rot90(images, -1, dims=(2, 3)), atol=1e-5)
-    assert torch.allclose(robustness.affine(images), images, atol=1e-6)
+    assert torch.allclose(robustness.affine(images), images, atol=1e-5)  # bilinear weights of 1 and 0, up to float rounding
 
 
 def test_scale_and_noise_keep_images_in_range():
