@@ -113,7 +113,7 @@ def test_the_page_asks_the_server_what_exists():
     from mnistlab.models import MODELS
     from mnistlab.web.app import STATIC
 
-    page = ("answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "main.js", "picker.js", "train.js", "index.html")
+    page = ("answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "lab.js", "main.js", "picker.js", "train.js", "index.html")
     for path in (STATIC / name for name in page):
         code = path.read_text()
         for name in (entry.display_name for entry in MODELS.values()):
@@ -277,7 +277,7 @@ def test_the_page_is_es_modules_served_as_they_are(client):
     from mnistlab.web.app import STATIC
 
     modules = sorted(path.name for path in STATIC.glob("*.js"))
-    assert modules == ["answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "main.js", "picker.js", "train.js"]
+    assert modules == ["answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "lab.js", "main.js", "picker.js", "train.js"]
     for name in modules:
         imports = re.findall(r'^import .* from "([^"]+)";$', (STATIC / name).read_text(), re.MULTILINE)
         assert all(path.startswith("./") for path in imports), (name, imports)  # nothing from elsewhere

@@ -51,7 +51,7 @@ def test_drawing_shows_every_layer_and_the_filters(quick_runs, browser, artifact
             expect(page.locator(f"#inside-{name} .layer[data-layer=fc3] .out.top")).to_have_text("7")
         assert lit(page, "#inside-cnn .layer[data-layer=conv1] canvas.map") >= 4
         assert lit(page, "#inside-cnn .layer[data-layer=conv2] canvas.map") >= 4
-        assert lit(page, "#inside-mlp canvas.map") == 2
+        assert lit(page, "#inside-mlp .layer:not(.lab-input) canvas.map") == 2  # fc1, fc2 (the lab's input column aside)
         assert coloured(page, "#filters-conv1 canvas") == 6 and coloured(page, "#filters-conv2 canvas") >= 48
 
         page.hover("#inside-cnn .layer[data-layer=conv2]")

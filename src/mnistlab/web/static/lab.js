@@ -13,17 +13,34 @@ const SVG = "http://www.w3.org/2000/svg";
 const controls = { dx: 0, dy: 0, angle: 0, centre: true, permuted: false };
 let lastAnswer = null;
 
-function labHtml() {
-  return `<fieldset class="lab-controls">
-    <legend data-i18n="lab_title"></legend>
-    <label><span data-i18n="lab_x"></span><input id="lab-dx" type="range" min="-8" max="8" step="1" value="0"><output for="lab-dx"></output></label>
-    <label><span data-i18n="lab_y"></span><input id="lab-dy" type="range" min="-8" max="8" step="1" value="0"><output for="lab-dy"></output></label>
-    <label><span data-i18n="lab_rotate"></span><input id="lab-angle" type="range" min="-60" max="60" step="5" value="0"><output for="lab-angle"></output></label>
-    <label class="check"><input id="lab-centre" type="checkbox" checked><span data-i18n="lab_centre"></span></label>
-    <label id="lab-variant-row" hidden><span data-i18n="lab_networks"></span>
-      <select id="lab-variant"><option value="plain" data-i18n="lab_plain"></option><option value="permuted" data-i18n="lab_permuted"></option></select></label>
-    <button id="lab-reset" type="button" data-i18n="lab_reset"></button>
-  </fieldset>`;
+// An element `tag` with `attributes` (data-i18n and the like as they are) and `children` appended.
+function el(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === true) element.setAttribute(name, "");
+    else if (value !== false) element.setAttribute(name, String(value));
+  }
+  element.append(...children);
+  return element;
+}
+
+function slider(key, min, max, step, i18n) {
+  return el("label", {}, el("span", { "data-i18n": i18n }),
+    el("input", { id: `lab-${key}`, type: "range", min, max, step, value: 0 }), el("output", { for: `lab-${key}` }));
+}
+
+function labControls() {
+  return el("fieldset", { class: "lab-controls" },
+    el("legend", { "data-i18n": "lab_title" }),
+    slider("dx", -8, 8, 1, "lab_x"),
+    slider("dy", -8, 8, 1, "lab_y"),
+    slider("angle", -60, 60, 5, "lab_rotate"),
+    el("label", { class: "check" }, el("input", { id: "lab-centre", type: "checkbox", checked: true }),
+      el("span", { "data-i18n": "lab_centre" })),
+    el("label", { id: "lab-variant-row", hidden: true }, el("span", { "data-i18n": "lab_networks" }),
+      el("select", { id: "lab-variant" }, el("option", { value: "plain", "data-i18n": "lab_plain" }),
+        el("option", { value: "permuted", "data-i18n": "lab_permuted" }))),
+    el("button", { id: "lab-reset", type: "button", "data-i18n": "lab_reset" }));
 }
 
 function showValues() {
@@ -35,10 +52,14 @@ function showValues() {
 // Builds the controls and the chart's card; `onChange` is the page's send() (it calls labInside).
 export async function setupLab(onChange) {
   const host = document.getElementById("lab");
-  host.innerHTML = labHtml();
+  host.replaceChildren(labControls());
   const sweep = document.getElementById("lab-sweep");
-  sweep.innerHTML = `<h2 data-i18n="lab_sweep"></h2><p class="hint" data-i18n="lab_sweep_hint"></p>
-    <svg id="lab-chart" viewBox="0 0 ${CHART.width} ${CHART.height}" role="img"></svg><div id="lab-legend" class="lab-legend"></div>`;
+  const chart = document.createElementNS(SVG, "svg");
+  chart.setAttribute("id", "lab-chart");
+  chart.setAttribute("viewBox", `0 0 ${CHART.width} ${CHART.height}`);
+  chart.setAttribute("role", "img");
+  sweep.replaceChildren(el("h2", { "data-i18n": "lab_sweep" }), el("p", { class: "hint", "data-i18n": "lab_sweep_hint" }),
+    chart, el("div", { id: "lab-legend", class: "lab-legend" }));
   for (const key of ["dx", "dy", "angle"]) {
     document.getElementById(`lab-${key}`).addEventListener("input", (event) => {
       controls[key] = Number(event.target.value);
@@ -96,9 +117,8 @@ export function showLab(answer) {
     if (layers) {
       let input = layers.querySelector(".lab-input");
       if (!input) {
-        input = document.createElement("div");
-        input.className = "layer lab-input";
-        input.innerHTML = `<div class="layer-head"><b></b></div><div class="layer-sub"></div><canvas width="28" height="28" class="map seen"></canvas>`;
+        input = el("div", { class: "layer lab-input" }, el("div", { class: "layer-head" }, el("b")),
+          el("div", { class: "layer-sub" }), el("canvas", { width: 28, height: 28, class: "map seen" }));
         layers.prepend(input);
       }
       input.querySelector("b").textContent = t("lab_input");
