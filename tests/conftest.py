@@ -4,7 +4,9 @@ a sandboxed HOME/MPLCONFIGDIR so that no tool writes outside temporary folders."
 import atexit
 import os
 import shutil
+import socket
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,29 @@ def practice_files(fake_runs):
     torch.save(dict(zip(sequential_keys, mlp.values())), folder / "multinn.pth")
     shutil.copyfile(fake_runs / "cnn-practice-seed0" / "model.pth", folder / "cnn.pth")
     return {"mlp": folder / "multinn.pth", "cnn": folder / "cnn.pth"}
+
+
+@pytest.fixture
+def listener():
+    """A TCP listener on loopback that records whether anyone connected: (port, threading.Event); the
+    sandbox tests assert it is never reached from inside."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    reached, stop = threading.Event(), threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                server.accept()[0].close()
+                reached.set()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], reached
+    stop.set()
+    thread.join()
+    server.close()

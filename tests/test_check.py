@@ -4,9 +4,7 @@ shown to fail without the sandbox)."""
 
 import json
 import os
-import socket
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -226,17 +224,6 @@ def sandboxed(code: str, tmp_path, sandbox=True, **kwargs):
                          sandbox=sandbox, **kwargs)
 
 
-@pytest.fixture
-def listener():
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(10)
-    accepted = []
-    thread = threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True)
-    thread.start()
-    yield server.getsockname()[1], accepted
-    server.close()
-
-
 CONNECT = """
 import socket
 try:
@@ -248,7 +235,7 @@ except OSError as err:
 
 def test_sandbox_blocks_the_network(tmp_path, listener):
     port, accepted = listener
-    assert "refused" in sandboxed(CONNECT.format(port=port), tmp_path).stdout and not accepted
+    assert "refused" in sandboxed(CONNECT.format(port=port), tmp_path).stdout and not accepted.is_set()
     assert "connected" in sandboxed(CONNECT.format(port=port), tmp_path, sandbox=False).stdout
 
 

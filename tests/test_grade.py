@@ -7,8 +7,6 @@ import csv
 import io
 import json
 import os
-import socket
-import threading
 import uuid
 import zipfile
 from pathlib import Path
@@ -54,31 +52,6 @@ def checker(monkeypatch):
     fake = FakeChecker()
     monkeypatch.setattr("mnistlab.check.check_notebook", fake, raising=False)
     return fake
-
-
-@pytest.fixture
-def listener():
-    """A TCP listener on loopback that records whether anyone connected: (port, event)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    reached, stop = threading.Event(), threading.Event()
-
-    def accept():
-        while not stop.is_set():
-            try:
-                server.accept()[0].close()
-                reached.set()
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], reached
-    stop.set()
-    thread.join()
-    server.close()
 
 
 @pytest.fixture

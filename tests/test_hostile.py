@@ -3,10 +3,8 @@ without the sandbox (so the test would fail if the sandbox stopped working), and
 hostile submissions of the corpus get."""
 
 import os
-import socket
 import sys
 import textwrap
-import threading
 import uuid
 from pathlib import Path
 
@@ -24,33 +22,6 @@ def probe(tmp_path, code: str, sandbox: bool, timeout_s: float = PROBE_TIMEOUT, 
     os.chmod(work, 0o777)
     return run_sandboxed([sys.executable, "-I", "-c", textwrap.dedent(code)], workdir=work, data_dir=None,
                          timeout_s=timeout_s, memory_mb=memory_mb, sandbox=sandbox, **kw)
-
-
-@pytest.fixture
-def listener():
-    """A TCP listener on loopback that records whether anyone connected."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    reached = threading.Event()
-    stop = threading.Event()
-
-    def accept():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except (TimeoutError, OSError):
-                continue
-            reached.set()
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], reached
-    stop.set()
-    thread.join()
-    server.close()
 
 
 NETWORK_PROBE = """
