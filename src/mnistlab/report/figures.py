@@ -165,7 +165,7 @@ def plot_robustness(curves, path: Path, t: Texts) -> Path:
         ax.grid(alpha=0.3)
         localize_ticks(ax, t)
     rotated.set_xticks([float(k) for k in curves[0].robustness.rotation])
-    moved.legend(loc="lower left")
+    moved.legend(loc="best")  # where the curves are not: low at the right for trained networks
     return save_figure(fig, path)
 
 
