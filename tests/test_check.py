@@ -17,6 +17,7 @@ from mnistlab.check import items, text
 from mnistlab.check.mistakes import FORWARD_MISTAKES
 from mnistlab.check.result import ITEM_IDS, CheckResult, Item
 from mnistlab.check.rubric import load_rubric
+from mnistlab.check import sandbox as sandbox_module
 from mnistlab.check.sandbox import run_sandboxed
 from mnistlab.check.structure import describe
 from mnistlab.errors import MnistlabError
@@ -262,6 +263,28 @@ def test_sandbox_home_and_tmp_are_private(tmp_path):
                                                 tmp_path, sandbox=False).stdout
     finally:
         (Path("/tmp") / marker.name).unlink()
+
+
+def test_sandbox_folders_never_hide_the_python_it_runs(tmp_path, monkeypatch):
+    """CI clones the project into /check/...: a sandbox folder mounted at the venv's own top folder
+    would hide the venv (setpriv: .venv/bin/python: No such file). The sandbox picks clear names."""
+    top = "/" + Path(sys.prefix).parts[1]
+    monkeypatch.setattr(sandbox_module, "INSIDE_WORKDIR", top + "/box")  # beside the venv: hides nothing
+    monkeypatch.setattr(sandbox_module, "INSIDE_HOME", str(Path(sys.prefix).parent))  # holds the venv
+    check_dir = tmp_path / "check"
+    check_dir.mkdir()
+    (check_dir / "plan.json").write_text("plan")
+    inside = sandbox_module.inside_path(top)
+    assert inside != top
+    code = "import os, sys; print(open(sys.argv[1] + '/plan.json').read(), os.getcwd(), os.environ['HOME'])"
+    (tmp_path / "box").mkdir()
+    result = run_sandboxed([sys.executable, "-c", code, inside], workdir=tmp_path / "box", data_dir=None,
+                           timeout_s=30, writable={inside: check_dir})
+    assert result.returncode == 0, result.stderr
+    plan, cwd, home = result.stdout.split()
+    assert plan == "plan" and cwd == top + "/box" and home == str(Path(sys.prefix).parent) + "-2"
+    with pytest.raises(ValueError, match="would hide"):
+        sandbox_module.bwrap_argv(["true"], tmp_path, None, [], {top: check_dir}, {"HOME": "/home/x"}, False)
 
 
 def test_sandbox_kills_an_endless_notebook_with_its_children(tmp_path):

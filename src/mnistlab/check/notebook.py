@@ -21,7 +21,7 @@ from mnistlab.check.mistakes import loop_mistakes
 from mnistlab.check.reference import SUBSET_SIZE, first_difference, practice_loop, trimmed_mnist
 from mnistlab.check.result import ITEM_IDS, CheckResult, scored
 from mnistlab.check.rubric import load_rubric
-from mnistlab.check.sandbox import bwrap_path, run_sandboxed
+from mnistlab.check.sandbox import bwrap_path, inside_path, run_sandboxed
 from mnistlab.check.structure import describe
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import texts
@@ -147,14 +147,14 @@ class Inputs(TrainingInputs):
 
 def run_notebook(cells, mode: str, inputs: Inputs, check_dir: Path, workdir: Path, data_root: Path, *,
                  sandbox: bool, timeout_s: float, memory_mb: int):
-    inside = INSIDE_CHECK_DIR if sandbox and bwrap_path() else str(check_dir)
+    inside = inside_path(INSIDE_CHECK_DIR) if sandbox and bwrap_path() else str(check_dir)
     plan = {"mode": mode, "cells": cells, "seed": inputs.seed, "train_indices": inputs.train_indices,
             "forward": {"images": inputs.image_indices, "mlp": "forward_mlp.pth", "cnn": "forward_cnn.pth"},
             "evaluate": "evaluate_mlp.pth", "cell_timeout_s": max(5, int(timeout_s * 0.6))}
     (check_dir / "plan.json").write_text(json.dumps(plan))
     result = run_sandboxed([sys.executable, "-m", "mnistlab.check.evidence", inside], workdir=workdir,
                            data_dir=data_root, timeout_s=timeout_s, memory_mb=memory_mb,
-                           writable={INSIDE_CHECK_DIR: check_dir}, sandbox=sandbox)
+                           writable={inside: check_dir}, sandbox=sandbox)
     return result, read_evidence(check_dir)
 
 

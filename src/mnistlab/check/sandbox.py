@@ -52,19 +52,41 @@ def python_paths() -> list[str]:
     return list(dict.fromkeys(p for p in paths if not p.startswith("/usr")))
 
 
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def inside_path(preferred: str, also: list[Path] = ()) -> str:
+    """`preferred`, or `preferred-2`, `-3`...: the first sandbox folder that neither holds nor lies in a
+    host folder the sandbox mounts at its own path (the venv, the base Python, mnistlab's source, `also`),
+    so that mounting it never hides them (a CI that clones the project into /check/... would otherwise
+    lose its venv under the checker's /check)."""
+    host = [*python_paths(), *(str(Path(p).resolve()) for p in also)]
+    candidate, n = preferred, 1
+    while any(_overlaps(candidate, h) for h in host):
+        n += 1
+        candidate = f"{preferred}-{n}"
+    return candidate
+
+
 def bwrap_argv(argv: list[str], workdir: Path, data_dir: Path | None, read_only: list[Path],
                writable: dict[str, Path], env: dict[str, str], as_nobody: bool) -> list[str]:
+    inside_workdir, inside_home = inside_path(INSIDE_WORKDIR, read_only), env["HOME"]
+    clash = [dest for dest in [*writable, inside_home, inside_workdir]
+             if any(_overlaps(dest, h) for h in [*python_paths(), *(str(Path(p).resolve()) for p in read_only)])]
+    if clash:  # a caller's own choice of folder; inside_path() gives one that is clear
+        raise ValueError(f"sandbox folder {clash[0]} would hide a folder the sandbox needs: use inside_path()")
     binds: list[tuple[str, str, str]] = [("--ro-bind", p, p) for p in python_paths()]
     binds += [("--bind", str(Path(outside).resolve()), inside) for inside, outside in writable.items()]
     binds += [("--ro-bind", str(Path(p).resolve()), str(Path(p).resolve())) for p in read_only]
-    binds.append(("--bind", str(workdir), INSIDE_WORKDIR))
+    binds.append(("--bind", str(workdir), inside_workdir))
     if data_dir is not None:
-        binds.append(("--ro-bind", str(Path(data_dir).resolve()), INSIDE_WORKDIR + "/data"))
+        binds.append(("--ro-bind", str(Path(data_dir).resolve()), inside_workdir + "/data"))
     cmd = [bwrap_path(), "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
            "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/home",
-           "--tmpfs", "/root", "--perms", "0777", "--tmpfs", INSIDE_HOME]
+           "--tmpfs", "/root", "--perms", "0777", "--tmpfs", inside_home]
     for name in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink("/" + name):
             cmd += ["--symlink", os.readlink("/" + name), "/" + name]
@@ -79,7 +101,7 @@ def bwrap_argv(argv: list[str], workdir: Path, data_dir: Path | None, read_only:
     cmd += ["--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
-    cmd += ["--chdir", INSIDE_WORKDIR]
+    cmd += ["--chdir", inside_workdir]
     if as_nobody:
         cmd += ["/usr/bin/setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--"]
@@ -126,7 +148,8 @@ def run_sandboxed(argv: list[str], *, workdir: Path, data_dir: Path | None, time
     if sandbox and not use_bwrap:
         notes.append("bwrap (Debian's bubblewrap) is missing: the notebook ran without a sandbox")
     as_nobody = use_bwrap and os.getuid() == 0
-    inside_env = {"PATH": "/usr/bin:/bin", "HOME": INSIDE_HOME, "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+    inside_env = {"PATH": "/usr/bin:/bin", "HOME": inside_path(INSIDE_HOME, list(read_only)), "LANG": "C.UTF-8",
+                  "MPLBACKEND": "Agg",
                   "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                   "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(Path(mnistlab.__file__).resolve().parent.parent),
                   "TMPDIR": "/tmp", **(env or {})}
