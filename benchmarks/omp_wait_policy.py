@@ -17,7 +17,7 @@ import sys
 CHILD = """
 import sys, time
 from mnistlab import data
-from mnistlab.train import TrainConfig, fit
+from mnistlab.training.train import TrainConfig, fit
 images, labels = data.load_split(None, "train")
 config = TrainConfig(model=sys.argv[1], recipe="tuned", max_steps=int(sys.argv[2]), device="cpu")
 print(fit(config, images, labels, log=lambda line: None).train_seconds)

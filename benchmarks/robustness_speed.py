@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from mnistlab import data, robustness
-from mnistlab.runs import latest_run, load_run
+from mnistlab.training.runs import latest_run, load_run
 
 TARGET_SECONDS = 15.0
 
@@ -63,7 +63,7 @@ def main():
 
 
 def robustness_model(run, device):
-    from mnistlab.models import load_weights
+    from mnistlab.nets.models import load_weights
 
     return load_weights(run.weights, run.model)[1].to(device).eval()
 

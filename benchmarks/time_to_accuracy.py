@@ -33,13 +33,12 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mnistlab import data, plots  # noqa: E402
-from mnistlab.layers import describe  # noqa: E402
-from mnistlab.models import MODELS  # noqa: E402
+from mnistlab.inference.evaluate import evaluate  # noqa: E402
+from mnistlab.nets.layers import describe  # noqa: E402
+from mnistlab.nets.models import MODELS, create_model  # noqa: E402
 from mnistlab.report.analysis import lecun_references  # noqa: E402
-from mnistlab.evaluate import evaluate  # noqa: E402
-from mnistlab.models import create_model  # noqa: E402
-from mnistlab.recipes import RECIPES  # noqa: E402
-from mnistlab.train import TrainConfig, fit, resolve_device  # noqa: E402
+from mnistlab.training.recipes import RECIPES  # noqa: E402
+from mnistlab.training.train import TrainConfig, fit, resolve_device  # noqa: E402
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TABLE_START, TABLE_END = "<!-- time_to_accuracy: start -->", "<!-- time_to_accuracy: end -->"

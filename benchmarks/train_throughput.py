@@ -16,7 +16,7 @@ from mnistlab import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from practice import practice_datasets, practice_train  # noqa: E402  (the tests' reference loop)
-from mnistlab.train import TrainConfig, fit
+from mnistlab.training.train import TrainConfig, fit
 
 
 def main():

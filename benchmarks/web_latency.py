@@ -32,8 +32,8 @@ from PIL import Image
 
 from mnistlab import data
 from mnistlab.errors import MnistlabError
-from mnistlab.runs import latest_run
-from mnistlab.train import TrainConfig, train_run
+from mnistlab.training.runs import latest_run
+from mnistlab.training.train import TrainConfig, train_run
 
 TARGET_P50_MS = 20.0
 TARGET_TRAINING_P50_MS = 50.0  # issue 10: the page stays responsive while a CNN trains

@@ -4,7 +4,7 @@ SGD, lr 0.01, batch 64, 10 epochs) over several seeds, scored on the test set; t
 
     python scripts/accuracy_range.py [--seeds 10] [--runs-dir /tmp/accrange] [--epochs 10]
 
-Each run is a normal run folder under --runs-dir (made by `mnistlab.train.train_run`, the recipe
+Each run is a normal run folder under --runs-dir (made by `mnistlab.training.train.train_run`, the recipe
 `mnistlab train` uses); a folder already finished is read back, not trained again, so an interrupted
 measurement resumes. The JSON is rewritten after every run, so it always states what has finished.
 """
@@ -23,9 +23,10 @@ os.environ.setdefault("GOMP_SPINCOUNT", "0")
 
 import torch  # noqa: E402
 
-from mnistlab import files, runs  # noqa: E402
+from mnistlab import files  # noqa: E402
 from mnistlab.errors import MnistlabError  # noqa: E402
-from mnistlab.train import TrainConfig, train_run  # noqa: E402
+from mnistlab.training import runs
+from mnistlab.training.train import TrainConfig, train_run  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "mnistlab" / "check" / "accuracy_range.json"
 MODELS = ("mlp", "cnn")
@@ -69,7 +70,7 @@ def write(results: dict[str, tuple[list[int], list[float]]], command: str, epoch
     # provisional: fewer seeds than asked for (a cut-short measurement), or fewer than the 10 the checker wants
     figures["provisional"] = done < max(seeds, 10)
     figures["epochs"] = epochs
-    figures["how"] = (f"`{command}`: the practice recipe (mnistlab.train.train_run, TrainConfig(model, "
+    figures["how"] = (f"`{command}`: the practice recipe (mnistlab.training.train.train_run, TrainConfig(model, "
                       f"seed=s, epochs={epochs}, device='cpu')), test-set accuracy of each seed; "
                       f"torch {torch.__version__}, {machine()}")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,7 @@ def quick_runs(tmp_path_factory, mnist_root):
     """Both networks trained once per session (about 10 s on 2 idle cores): plain SGD at lr 0.1, one
     epoch of the MLP, 600 steps of the CNN (93.5% and 96.4% on the test set). A runs folder holding
     `mlp-quick/` and `cnn-quick/`."""
-    from mnistlab.train import TrainConfig, train_run
+    from mnistlab.training.train import TrainConfig, train_run
 
     runs = tmp_path_factory.mktemp("runs")
     for model in ("mlp", "cnn"):
@@ -114,7 +114,7 @@ def lab_runs(tmp_path_factory, quick_runs, mnist_root):
     """`quick_runs` plus the lab's experiments, trained as their counterparts there (the MLPs as
     mlp-quick, the CNN as cnn-quick): the MLP and the CNN on pixel-permuted images and the same-budget
     MLP. A runs folder holding mlp-quick/, cnn-quick/, mlp-permuted/, cnn-permuted/ and mlp-small/."""
-    from mnistlab.train import TrainConfig, train_run
+    from mnistlab.training.train import TrainConfig, train_run
 
     runs = tmp_path_factory.mktemp("lab-runs")
     for name in ("mlp-quick", "cnn-quick"):

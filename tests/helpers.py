@@ -63,8 +63,8 @@ def write_fake_run(folder: Path, model: str = "mlp", seed: int = 0, accuracy: fl
 
     import torch
 
-    from mnistlab.models import count_parameters, create_model
-    from mnistlab.train import TrainConfig
+    from mnistlab.nets.models import count_parameters, create_model
+    from mnistlab.training.train import TrainConfig
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -101,7 +101,7 @@ def draw(page, strokes=SEVEN):
 
 def interrupt_in_epoch(monkeypatch, epoch: int) -> None:
     """Make training raise KeyboardInterrupt (Ctrl+C) at the start of `epoch`."""
-    from mnistlab import train
+    from mnistlab.training import train
 
     calls, real_epoch = [], train.train_one_epoch
 
@@ -121,8 +121,8 @@ def stub_job(manager, job_id: str, events=()):
     import sys
     import tempfile
 
-    from mnistlab.jobs import Job
-    from mnistlab.train import TrainConfig
+    from mnistlab.training.jobs import Job
+    from mnistlab.training.train import TrainConfig
 
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     out_dir = manager.runs_dir / f"mlp-practice-seed0-20261201-120000-{job_id}"

@@ -11,7 +11,7 @@ import torchvision.datasets as datasets
 import torchvision.transforms as transforms
 from torch.utils.data import DataLoader
 
-from mnistlab.models import create_model
+from mnistlab.nets.models import create_model
 
 
 def practice_datasets(root):

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mnistlab.augment import AugmentFirst, RandomAffine, affine_grid
 from mnistlab.data import IMAGE_SIDE
+from mnistlab.training.augment import AugmentFirst, RandomAffine, affine_grid
 
 
 def test_augmentation_keeps_shape_dtype_range_and_order(train_split):

@@ -13,16 +13,15 @@ import torch.nn as nn
 
 import submissions
 from mnistlab import check
-from mnistlab.check import items, text
+from mnistlab.check import items, text, sandbox as sandbox_module
 from mnistlab.check.mistakes import FORWARD_MISTAKES
 from mnistlab.check.result import ITEM_IDS, CheckResult, Item
 from mnistlab.check.rubric import load_rubric
-from mnistlab.check import sandbox as sandbox_module
 from mnistlab.check.sandbox import run_sandboxed
 from mnistlab.check.structure import describe
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import texts
-from mnistlab.models import create_model
+from mnistlab.nets.models import create_model
 
 EN = texts("en")
 
@@ -353,6 +352,22 @@ def test_cli_checks_the_solved_notebook_in_spanish_and_as_json(invoke, tmp_path,
     assert "✓ mlp.training" in result.output and "el bucle da, paso a paso, las pérdidas" in result.output
     data = json.loads(invoke("check", path, "--json", "--data-dir", mnist_root).output)
     assert data["status"] == "passed" and data["points"] == data["max_points"] == sum(load_rubric().values())
+
+
+def test_the_accuracy_band_accepts_a_recipe_following_seed_outside_the_seen_range():
+    """[min, max] of 10 seeds would fail about 2 in 11 correct students: the band is mean ± 4 std."""
+    from mnistlab.check import deliverables
+
+    figures = deliverables.accuracy_range()["mlp"]
+    low, high = deliverables.band(figures)
+    assert low < figures["min"] and high > figures["max"]
+    assert low == pytest.approx(figures["mean"] - 4 * figures["std"])
+    just_below = figures["min"] - 0.001  # one more seed, 0.1 points under the lowest seen
+    verdict = deliverables.accuracy({"mlp": just_below, "cnn": deliverables.accuracy_range()["cnn"]["mean"]},
+                                    "weights", {"accuracy": 1.0}, EN)
+    assert verdict.passed, verdict.message
+    assert not deliverables.accuracy({"mlp": 0.92, "cnn": 0.9767}, "weights", {"accuracy": 1.0}, EN).passed
+    assert deliverables.band({"min": 0.9, "max": 0.95, "mean": 0.93, "std": 0.0}) == (0.9, 0.95)
 
 
 def test_weights_handed_in_beside_the_notebook_are_found(tmp_path, fake_runs):

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from mnistlab.models import create_model
+from mnistlab.nets.models import create_model
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +96,8 @@ def test_bad_input_gets_one_line(invoke, lesson_runs, mnist_root, tmp_path):
 
 def test_results_table_and_summary_in_spanish(invoke, lesson_runs, monkeypatch):
     """The table `mnistlab run` ends with and `mnistlab summary`, from the locale or --lang."""
-    from mnistlab.tables import results_table
-    from mnistlab.runs import load_run
+    from mnistlab.lesson.tables import results_table
+    from mnistlab.training.runs import load_run
 
     runs_dir, english = lesson_runs
     found = [load_run(runs_dir / f"{name}-practice-seed0") for name in ("mlp", "cnn")]

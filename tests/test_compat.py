@@ -12,8 +12,8 @@ import torch
 from fastapi.testclient import TestClient
 
 from helpers import png_bytes
-from mnistlab.models import lesson_models, create_model
-from mnistlab.runs import load_run
+from mnistlab.nets.models import lesson_models, create_model
+from mnistlab.training.runs import load_run
 
 V010 = Path(__file__).parent / "data" / "v0.1.0"
 

@@ -3,8 +3,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from mnistlab.evaluate import evaluate, evaluate_accuracy
-from mnistlab.models import create_model
+from mnistlab.inference.evaluate import evaluate, evaluate_accuracy
+from mnistlab.nets.models import create_model
 from practice import practice_datasets
 
 

@@ -15,12 +15,10 @@ import nbformat
 import pytest
 import torch
 
-from mnistlab.check import grade as grading
-from mnistlab.check import grade_inputs
-from mnistlab.check import ITEM_IDS, CheckResult, Item, load_rubric
+from mnistlab.check import grade as grading, grade_inputs, ITEM_IDS, CheckResult, Item, load_rubric
 from mnistlab.check.grade import GradeOptions, grade
 from mnistlab.errors import MnistlabError
-from mnistlab.models import create_model
+from mnistlab.nets.models import create_model
 
 RUBRIC = '[points]\n"mlp.architecture" = 2\n"cnn.architecture" = 3\n'
 

@@ -11,11 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from mnistlab import data, preprocess
+from mnistlab import data
 from mnistlab.data import MNIST_MD5, ensure_mnist, raw_dir
 from mnistlab.errors import MnistlabError
-from mnistlab.models import create_model, load_weights
-from mnistlab.preprocess import MAX_PIXELS, decode_image, image_to_mnist
+from mnistlab.inference import preprocess
+from mnistlab.inference.preprocess import MAX_PIXELS, decode_image, image_to_mnist
+from mnistlab.nets.models import create_model, load_weights
 
 
 def assert_one_line_error(result, *fragments):

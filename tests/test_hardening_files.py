@@ -11,8 +11,8 @@ from helpers import quiet, write_fake_run
 from mnistlab import files
 from mnistlab.errors import MnistlabError
 from mnistlab.report import build
-from mnistlab.runs import load_run, not_a_run
-from mnistlab.train import TrainConfig, train_run
+from mnistlab.training.runs import load_run, not_a_run
+from mnistlab.training.train import TrainConfig, train_run
 
 QUICK = dict(model="mlp", epochs=2, train_size=640, device="cpu")  # 20 steps
 
@@ -178,7 +178,7 @@ def crafted_weights(path, **extra):
     """The mlp's state_dict with `extra` tensors put in: each a stride-0 view, a few bytes on disk."""
     import torch
 
-    from mnistlab.models import create_model
+    from mnistlab.nets.models import create_model
 
     state = create_model("mlp").state_dict()
     state.update(extra)
@@ -191,8 +191,8 @@ def test_a_tensor_declaring_a_trillion_elements_is_refused_before_it_is_touched(
     evaluate, predict, report and serve try to allocate 4 TB."""
     import torch
 
-    from mnistlab.models import load_weights
-    from mnistlab.predict import load_latest
+    from mnistlab.inference.predict import load_latest
+    from mnistlab.nets.models import load_weights
 
     weights = crafted_weights(fake_runs / "mlp-practice-seed0" / "model.pth", extra=torch.zeros(1).expand(10**12))
     assert weights.stat().st_size < 3_000_000
@@ -244,7 +244,7 @@ def within(seconds, fn):
     ("model.pth", lambda p: p.symlink_to("/dev/zero"), "model.pth is not a regular file"),
 ])
 def test_run_files_that_are_not_regular_files_are_one_line_and_never_hang(fake_runs, name, make, message):
-    from mnistlab.predict import load_latest
+    from mnistlab.inference.predict import load_latest
 
     path = fake_runs / "mlp-practice-seed0" / name
     path.unlink()
@@ -437,7 +437,7 @@ def test_error_messages_use_a_and_an_rightly():
     from PIL import Image
 
     from mnistlab.errors import an
-    from mnistlab.preprocess import decode_image
+    from mnistlab.inference.preprocess import decode_image
 
     buffer = io.BytesIO()
     Image.new("L", (16, 16)).save(buffer, "ICO")

@@ -7,8 +7,8 @@ import torch
 
 from helpers import handed_on
 from mnistlab.errors import MnistlabError
-from mnistlab.inside import layer_outputs, layer_weight
-from mnistlab.models import MODELS, create_model
+from mnistlab.nets.inside import layer_outputs, layer_weight
+from mnistlab.nets.models import MODELS, create_model
 
 EXPECTED = {
     "mlp": [("fc1", (512,)), ("fc2", (512,)), ("fc3", (10,))],

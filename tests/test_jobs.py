@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from mnistlab import job_process, jobs, recipes
 from mnistlab.errors import MnistlabError
 from mnistlab.plots import running_average
-from mnistlab.train import TrainConfig
+from mnistlab.training import job_process, jobs, recipes
+from mnistlab.training.train import TrainConfig
 
 
 def test_settings_become_the_cli_config():

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from mnistlab.data import permute_pixels
-from mnistlab.models import count_parameters, create_model
-from mnistlab.predict import load_latest
-from mnistlab.runs import load_run
+from mnistlab.inference.predict import load_latest
+from mnistlab.nets.models import count_parameters, create_model
+from mnistlab.training.runs import load_run
 
 
 def test_the_small_mlp_has_the_cnns_budget():

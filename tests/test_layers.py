@@ -2,8 +2,8 @@ import pytest
 import torch.nn as nn
 
 from mnistlab.errors import MnistlabError
-from mnistlab.layers import cnn_size_rows, describe, parameter_rows
-from mnistlab.models import MODELS, count_parameters, create_model
+from mnistlab.nets.layers import cnn_size_rows, describe, parameter_rows
+from mnistlab.nets.models import MODELS, count_parameters, create_model
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -58,7 +58,7 @@ def test_describe_walks_both_networks_one_way(name):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_summary_and_the_page_show_the_same_rows(name):
-    from mnistlab.tables import summary_table
+    from mnistlab.lesson.tables import summary_table
     from mnistlab.web.studio import describe_layers
 
     page = describe_layers(name, create_model(name))

@@ -4,7 +4,7 @@ whose MNIST was fetched just before records that fetch, not "files already on di
 import pytest
 
 from mnistlab.lesson import run_lesson
-from mnistlab.models import lesson_models
+from mnistlab.nets.models import lesson_models
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models import MODELS, count_parameters, create_model, load_weights
+from mnistlab.nets.models import MODELS, count_parameters, create_model, load_weights
 
 EXPECTED_PARAMETERS = {"mlp": 669_706, "cnn": 61_706, "mlp-small": 61_225}
 # The practice's attribute names, hence its notebook's state_dict keys.
@@ -120,13 +120,13 @@ def test_a_registry_entry_carries_what_a_network_is():
 def test_adding_a_network_is_one_registry_entry(monkeypatch):
     """A network registered once is known to create_model, the page's info and the report's sentences;
     one outside the lesson is left out of `mnistlab run` and the report's comparison."""
-    from mnistlab import models
     from mnistlab.i18n import texts
-    from mnistlab.predict import from_models
+    from mnistlab.inference.predict import from_models
+    from mnistlab.nets import models
     from mnistlab.report.analysis import Network, phrases
 
     monkeypatch.setattr(models, "MODELS", dict(models.MODELS))
-    monkeypatch.setattr("mnistlab.predict.MODELS", models.MODELS)
+    monkeypatch.setattr("mnistlab.inference.predict.MODELS", models.MODELS)
     monkeypatch.setattr("mnistlab.report.analysis.MODELS", models.MODELS)
 
     @models.register_model("tiny", display_name="TinyNN", color="#123456", lesson=False,

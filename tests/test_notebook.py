@@ -11,10 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mnistlab.evaluate import evaluate_accuracy
-from mnistlab.models import load_weights
+from mnistlab.inference.evaluate import evaluate_accuracy
+from mnistlab.nets.models import load_weights
 from practice import practice_datasets
-from mnistlab.train import TrainConfig, fit
+from mnistlab.training.train import TrainConfig, fit
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "practica2_resuelta.ipynb"

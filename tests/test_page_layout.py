@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from helpers import SEVEN, draw
-from mnistlab.models import MODELS
+from mnistlab.nets.models import MODELS
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running
 
@@ -159,7 +159,7 @@ def test_a_small_drawing_gets_a_pen_in_proportion_and_a_note(quick_runs, browser
 def test_clear_while_a_drawing_is_on_its_way_sends_nothing_more(quick_runs, browser):
     with running(create_app(runs_dir=quick_runs)) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
-        page.add_init_script("""window.insideCalls = 0;
+        page.add_init_script(r"""window.insideCalls = 0;
             window.insideEnded = 0;
             const realFetch = window.fetch;
             window.fetch = async (url, options) => {

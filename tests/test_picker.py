@@ -10,9 +10,9 @@ import torch
 from fastapi.testclient import TestClient
 
 from helpers import write_fake_run
-from mnistlab import served
-from mnistlab.models import create_model
-from mnistlab.runs import load_run
+from mnistlab.inference import served
+from mnistlab.nets.models import create_model
+from mnistlab.training.runs import load_run
 from mnistlab.web.app import create_app
 
 

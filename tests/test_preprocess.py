@@ -10,9 +10,9 @@ from PIL import Image
 
 from helpers import png_bytes, quiet
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import predict
-from mnistlab.preprocess import BlankImage, decode_image, image_to_mnist, pixels_to_mnist, to_mnist
-from mnistlab.train import TrainConfig, fit
+from mnistlab.inference.evaluate import predict
+from mnistlab.inference.preprocess import BlankImage, decode_image, image_to_mnist, pixels_to_mnist, to_mnist
+from mnistlab.training.train import TrainConfig, fit
 
 SAMPLE = 300  # MNIST test digits in the accuracy comparison
 

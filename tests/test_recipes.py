@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from helpers import quiet
-from mnistlab import recipes
-from mnistlab.augment import RandomAffine
-from mnistlab.evaluate import evaluate
-from mnistlab.models import MODELS, count_parameters, create_model, load_weights
-from mnistlab.train import TrainConfig, fit
+from mnistlab.inference.evaluate import evaluate
+from mnistlab.nets.models import MODELS, count_parameters, create_model, load_weights
+from mnistlab.training import recipes
+from mnistlab.training.augment import RandomAffine
+from mnistlab.training.train import TrainConfig, fit
 
 PARAMETERS = {"mlp": 669_706, "cnn": 61_706, "mlp-small": 61_225}
 

@@ -11,8 +11,8 @@ import pytest
 from torchinfo import summary as torchinfo_summary
 
 from mnistlab.errors import MnistlabError
-from mnistlab.layers import parameter_rows
-from mnistlab.models import lesson_models, create_model
+from mnistlab.nets.layers import parameter_rows
+from mnistlab.nets.models import lesson_models, create_model
 from mnistlab.report import build_report, figures
 from mnistlab.report.analysis import Network, analysis_sentences
 

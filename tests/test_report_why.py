@@ -8,7 +8,7 @@ import pytest
 
 from mnistlab.report import build_report
 from mnistlab.report.build import select_experiments, select_runs
-from mnistlab.runs import load_run
+from mnistlab.training.runs import load_run
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import torch
 from mnistlab import robustness
 from mnistlab.data import permute_pixels, pixel_permutation
 from mnistlab.errors import MnistlabError
-from mnistlab.models import create_model
-from mnistlab.runs import load_run
+from mnistlab.nets.models import create_model
+from mnistlab.training.runs import load_run
 
 
 def test_shift_moves_the_digit_and_blacks_the_border():

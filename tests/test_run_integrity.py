@@ -10,11 +10,12 @@ import torch
 from fastapi.testclient import TestClient
 
 from helpers import interrupt_in_epoch, png_bytes, quiet, write_fake_run
-from mnistlab import files, train as train_module
+from mnistlab import files
 from mnistlab.errors import MnistlabError
-from mnistlab.predict import load_latest
-from mnistlab.runs import load_run
-from mnistlab.train import TrainConfig, fit, train_run
+from mnistlab.inference.predict import load_latest
+from mnistlab.training import train as train_module
+from mnistlab.training.runs import load_run
+from mnistlab.training.train import TrainConfig, fit, train_run
 from mnistlab.web.app import create_app
 
 QUICK = dict(model="mlp", epochs=2, train_size=640, device="cpu")  # 20 steps

@@ -9,9 +9,9 @@ import shutil
 import pytest
 import torch
 
-from mnistlab import runs
 from mnistlab.errors import MnistlabError
-from mnistlab.models import create_model
+from mnistlab.nets.models import create_model
+from mnistlab.training import runs
 
 # config.json, history.json and metrics.json exactly as mnistlab 0.1.0 wrote them (values shortened).
 V010_CONFIG = {"model": "cnn", "recipe": "practice", "epochs": 10, "lr": 0.01, "batch_size": 64, "seed": 0,

@@ -17,7 +17,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from helpers import handed_on, png_bytes
-from mnistlab.models import load_weights
+from mnistlab.nets.models import load_weights
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running
 from mnistlab.web.strings import STRINGS
@@ -110,7 +110,7 @@ def test_architecture_explains_sizes_and_parameters(client):
 def test_the_page_asks_the_server_what_exists():
     """No display names, layer names or sizes in the page's code: it reads them from /api/info and
     /api/architecture; and no HTML is built from interpolated text."""
-    from mnistlab.models import MODELS
+    from mnistlab.nets.models import MODELS
     from mnistlab.web.app import STATIC
 
     page = ("answers.js", "api.js", "draw.js", "i18n.js", "inside.js", "lab.js", "main.js", "picker.js", "train.js", "index.html")
@@ -124,7 +124,7 @@ def test_the_page_asks_the_server_what_exists():
 
 def test_architecture_and_info_say_what_each_layer_and_network_is():
     """The page reads layer roles and display names from the server instead of knowing them."""
-    from mnistlab.models import MODELS, create_model
+    from mnistlab.nets.models import MODELS, create_model
 
     app = create_app(models={"cnn": create_model("cnn")})
     test_client = TestClient(app)
@@ -303,7 +303,7 @@ def test_an_event_source_that_reconnects_resumes_without_replay(browser, tmp_pat
     """A real EventSource (Chromium's): the server ends the stream, the browser reconnects by itself
     with Last-Event-ID and gets only the events after it, each once."""
     from helpers import stub_job
-    from mnistlab.models import create_model
+    from mnistlab.nets.models import create_model
     from mnistlab.web import training
 
     monkeypatch.setattr(training, "STREAM_SECONDS", 0.5)

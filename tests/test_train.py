@@ -6,11 +6,11 @@ from torch.utils.data import Subset
 
 from helpers import interrupt_in_epoch, quiet
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import evaluate
-from mnistlab.models import create_model
+from mnistlab.inference.evaluate import evaluate
+from mnistlab.nets.models import create_model
 from practice import practice_datasets, practice_train
-from mnistlab.config import ConfigError
-from mnistlab.train import TrainConfig, fit, resolve_device
+from mnistlab.training.config import ConfigError
+from mnistlab.training.train import TrainConfig, fit, resolve_device
 
 
 
@@ -89,8 +89,8 @@ def test_run_folder_after_interrupt_holds_last_finished_epoch(train_split, tmp_p
 def test_a_run_records_its_training_set_accuracy_beside_the_test_one(quick_runs, train_split):
     """metrics.json's train_accuracy (added in 0.3.0) is the run's weights scored on all 60,000
     training images, as the test accuracy is on the test images."""
-    from mnistlab.models import load_weights
-    from mnistlab.runs import load_run
+    from mnistlab.nets.models import load_weights
+    from mnistlab.training.runs import load_run
 
     run = load_run(quick_runs / "mlp-quick")
     _, model = load_weights(run.weights, "mlp")

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models import create_model
-from mnistlab.preprocess import image_to_mnist
+from mnistlab.inference.preprocess import image_to_mnist
+from mnistlab.nets.models import create_model
 from helpers import data_url, draw, png_bytes
 from mnistlab.web.app import STATIC, create_app
 from mnistlab.web.server import bind, running

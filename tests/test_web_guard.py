@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from mnistlab.models import create_model
+from mnistlab.nets.models import create_model
 from mnistlab.web import server
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running

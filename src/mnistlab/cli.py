@@ -19,10 +19,10 @@ try:
     import typer
     from typer.core import TyperGroup
 
-    from mnistlab.config import ConfigError
     from mnistlab.errors import MnistlabError
-    from mnistlab.models import MODELS
-    from mnistlab.recipes import RECIPES
+    from mnistlab.nets.models import MODELS
+    from mnistlab.training.config import ConfigError
+    from mnistlab.training.recipes import RECIPES
 except KeyboardInterrupt:
     _interrupted_at_start()
 
@@ -140,7 +140,7 @@ def data(
 
 @command(interrupted=INTERRUPTED_TRAINING, short_help='Train one network into a run folder.')
 def train(
-    model: Annotated[ModelName, typer.Argument(help="Which network to train: mlp or cnn (any case).", case_sensitive=False, metavar="MODEL")],
+    model: Annotated[ModelName, typer.Argument(help="Which network to train: mlp, cnn or mlp-small (the CNN-sized MLP; any case).", case_sensitive=False, metavar="MODEL")],
     recipe: Recipe = RecipeName.practice,
     epochs: Annotated[Optional[int], typer.Option(help="Passes over the training set (default: the recipe's; practice: 10).", show_default=False)] = None,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the recipe's; practice: 0.01).", show_default=False)] = None,
@@ -155,8 +155,8 @@ def train(
 ):
     """Train one network and write its run folder (weights, loss history, metrics, loss figure)."""
     from mnistlab.i18n import check_lang
-    from mnistlab.runs import run_dir_name
-    from mnistlab.train import TrainConfig, train_run
+    from mnistlab.training.runs import run_dir_name
+    from mnistlab.training.train import TrainConfig, train_run
 
     config = TrainConfig(model=model.value, recipe=recipe.value, epochs=epochs, lr=lr, batch_size=batch_size,
                          seed=seed, device=device, max_steps=max_steps, permute_pixels=permute_pixels)
@@ -174,10 +174,10 @@ def evaluate(
 ):
     """Overall and per-digit test accuracy of saved weights (a --permute-pixels run's on permuted images)."""
     from mnistlab import data as mnist
-    from mnistlab.evaluate import evaluate as score
-    from mnistlab.models import load_weights
-    from mnistlab.runs import WEIGHTS, load_run
-    from mnistlab.train import resolve_device
+    from mnistlab.inference.evaluate import evaluate as score
+    from mnistlab.nets.models import load_weights
+    from mnistlab.training.runs import WEIGHTS, load_run
+    from mnistlab.training.train import resolve_device
 
     if not path.exists():
         raise MnistlabError(missing_path(path))
@@ -286,7 +286,7 @@ def predict(
     cnn: CnnFile = None,
 ):
     """Predict the digit in image files, preprocessed the MNIST way as on the drawing page."""
-    from mnistlab.predict import load_networks, predict_files
+    from mnistlab.inference.predict import load_networks, predict_files
 
     names = None if model.value == "both" else (model.value,)
     networks = load_networks(runs, names, {"mlp": mlp, "cnn": cnn}, permuted=permuted)
@@ -323,10 +323,9 @@ def robustness(
     """Test accuracy on test digits moved 0-8 px (mean of the four directions) and rotated 0-60° (both directions)."""
     import json
 
-    from mnistlab import data as mnist
-    from mnistlab import robustness as lab
-    from mnistlab.runs import load_run
-    from mnistlab.train import resolve_device
+    from mnistlab import data as mnist, robustness as lab
+    from mnistlab.training.runs import load_run
+    from mnistlab.training.train import resolve_device
 
     found = [load_run(path) for path in run_dirs]  # every folder checked before the work starts
     where = resolve_device(device)
@@ -340,9 +339,9 @@ def robustness(
 
 
 @command(short_help="Per-layer table of a network, like torchinfo's.")
-def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe: mlp or cnn (any case).", case_sensitive=False, metavar="MODEL")], lang: Lang = None):
+def summary(model: Annotated[ModelName, typer.Argument(help="Which network to describe: mlp, cnn or mlp-small (any case).", case_sensitive=False, metavar="MODEL")], lang: Lang = None):
     """Per-layer table of a network: layer, type, output shape and parameters, like torchinfo's summary."""
-    from mnistlab.tables import summary_table
+    from mnistlab.lesson.tables import summary_table
 
     typer.echo(summary_table(model.value, lang))
 
@@ -399,8 +398,7 @@ def grade(
     no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Run students' code without bubblewrap (only where bwrap is missing and the code is trusted).")] = False,
 ):
     """Grade a class: check every submission in its own sandbox and write the grades, feedback and summary."""
-    from mnistlab.check.grade import GradeOptions
-    from mnistlab.check.grade import grade as grade_class
+    from mnistlab.check.grade import GradeOptions, grade as grade_class
 
     options = GradeOptions(jobs=jobs, timeout_s=timeout, memory_mb=memory, rubric=rubric, lang=lang,
                            data_dir=data_dir, sandbox=not no_sandbox, full=full)

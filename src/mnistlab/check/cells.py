@@ -27,7 +27,7 @@ from mnistlab.check.reference import practice_loop
 from mnistlab.check.result import Item
 from mnistlab.check.structure import describe, kind_of
 from mnistlab.i18n import N_, texts
-from mnistlab.models import MODELS, create_model
+from mnistlab.nets.models import MODELS, create_model
 
 HINTS = {
     "architecture": N_("compare your layers with the practice's list (sizes, kernel, stride, padding)"),
@@ -185,8 +185,8 @@ def training(network, *, code: str | None = None, kind: str | None = None, lang=
     """Runs the training cell again (`code`, else the last cell of this session's history that calls
     .backward() and names the class) on a small subset, with mnistlab's reference network in place of the
     class and a fresh seed, and compares its losses step by step with the practice's loop."""
-    from mnistlab.check.notebook import diagnose_losses, training_inputs
     from mnistlab.check.evidence import rerun_training_cell
+    from mnistlab.check.notebook import diagnose_losses, training_inputs
 
     given, network = network, _named(network)
     if network is Ellipsis:
@@ -272,7 +272,7 @@ def evaluate(evaluate_accuracy, *, lang=None, data_dir=None) -> Item:
     import torchvision.transforms as transforms
 
     from mnistlab.data import ensure_mnist
-    from mnistlab.evaluate import evaluate as score
+    from mnistlab.inference.evaluate import evaluate as score
 
     evaluate_accuracy = _named(evaluate_accuracy)
     if evaluate_accuracy is Ellipsis:

@@ -111,7 +111,7 @@ def reference_class(kind, name, seed, trained: set):
     collects the kinds whose forward ran in training mode with gradients (a training step)."""
     import torch
 
-    from mnistlab.models import MODELS
+    from mnistlab.nets.models import MODELS
 
     class Reference(MODELS[kind].cls):
         def __init__(self, *args, **kwargs):  # the student's arguments, if any, are not needed
@@ -303,7 +303,7 @@ def after_cells(plan, recorder, namespace, check_dir):
     import torchvision.transforms as transforms
 
     from mnistlab.check.structure import copy_by_structure
-    from mnistlab.models import create_model
+    from mnistlab.nets.models import create_model
 
     test_dataset = datasets.MNIST(root="./data", train=False, download=False, transform=transforms.ToTensor())
     evaluate = namespace.get("evaluate_accuracy")

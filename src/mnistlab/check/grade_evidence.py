@@ -80,8 +80,8 @@ def evidence(notebook_path: Path | None, pth_files: list[Path], test_split=None)
 
     `test_split` (images, labels) scores handed-in weights; without it only printed numbers are used."""
     from mnistlab.errors import MnistlabError
-    from mnistlab.evaluate import evaluate
-    from mnistlab.models import create_model
+    from mnistlab.inference.evaluate import evaluate
+    from mnistlab.nets.models import create_model
 
     notebook = notebook_json(notebook_path)
     found = {"accuracy": {}, "weights": {}, "code": code_digest(notebook)}

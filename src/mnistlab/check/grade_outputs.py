@@ -17,6 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from mnistlab import __version__, files
+from mnistlab.check.deliverables import band as accepted_band
 from mnistlab.i18n import N_, texts, translation
 
 RANGE_FILE = Path(__file__).parent / "accuracy_range.json"
@@ -129,7 +130,7 @@ def accuracy_plot(rows, network: str, practice: dict | None, t) -> dict:
     width, left, right = 640, 28, 28  # room for the end ticks' labels
     values = [(r.result["submission"], r.evidence["accuracy"][network])
               for r in rows if network in r.evidence.get("accuracy", {})]
-    lowest = min([v["value"] for _, v in values] + ([practice["min"]] if practice else []) + [0.9])
+    lowest = min([v["value"] for _, v in values] + ([accepted_band(practice)[0]] if practice else []) + [0.9])
     low = max(0.0, int(lowest * 20) / 20)  # down to a multiple of 5 %
 
     def x(value):
@@ -140,12 +141,13 @@ def accuracy_plot(rows, network: str, practice: dict | None, t) -> dict:
     ticks = [{"x": round(x(low + k * (1 - low) / 4), 1), "label": t.percent(low + k * (1 - low) / 4, 1)} for k in range(5)]
     band, counts = None, None
     if practice:
-        band = {"x": round(x(practice["min"]), 1), "width": round(max(2.0, x(practice["max"]) - x(practice["min"])), 1),
-                "min": t.percent(practice["min"]), "max": t.percent(practice["max"]),
+        lo, hi = accepted_band(practice)  # what the `accuracy` item accepts
+        band = {"x": round(x(lo), 1), "width": round(max(2.0, x(hi) - x(lo)), 1),
+                "min": t.percent(lo), "max": t.percent(hi),
                 "mean": t.percent(practice["mean"]), "seeds": len(practice["seeds"])}
-        counts = {"below": sum(v["value"] < practice["min"] for _, v in values),
-                  "inside": sum(practice["min"] <= v["value"] <= practice["max"] for _, v in values),
-                  "above": sum(v["value"] > practice["max"] for _, v in values)}
+        counts = {"below": sum(v["value"] < lo for _, v in values),
+                  "inside": sum(lo <= v["value"] <= hi for _, v in values),
+                  "above": sum(v["value"] > hi for _, v in values)}
     return {"network": NETWORKS[network], "width": width, "dots": dots, "ticks": ticks, "band": band,
             "counts": counts, "n": len(values), "printed": sum(d["printed"] for d in dots)}
 

@@ -10,7 +10,7 @@ from mnistlab.check.mistakes import matching_forward_mistake, same_outputs
 from mnistlab.check.result import Item, scored
 from mnistlab.check.structure import LAYER_TYPES
 from mnistlab.i18n import Texts
-from mnistlab.models import MODELS, create_model
+from mnistlab.nets.models import MODELS, create_model
 
 RUNNING_AVERAGE = 60  # the practice's N for the smoothed loss curve
 LAYER_NAMES = {layer.__name__ for layer in LAYER_TYPES}

@@ -25,7 +25,7 @@ from mnistlab.check.sandbox import bwrap_path, inside_path, run_sandboxed
 from mnistlab.check.structure import describe
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import texts
-from mnistlab.models import create_model, fits, read_state_dict
+from mnistlab.nets.models import create_model, fits, read_state_dict
 
 EVIDENCE_CAP = 4 << 20  # bytes of evidence.json read back
 TENSOR_CAP = 1 << 20  # bytes of one forward output
@@ -282,7 +282,7 @@ def _try_state(file: Path):
 
 def measured_accuracy(networks: dict, data_root: Path) -> dict[str, float]:
     from mnistlab.data import load_split
-    from mnistlab.evaluate import evaluate
+    from mnistlab.inference.evaluate import evaluate
 
     if not networks:
         return {}
@@ -293,8 +293,8 @@ def measured_accuracy(networks: dict, data_root: Path) -> dict[str, float]:
 def judge(evidence, inputs: Inputs, weights, outputs, notebook, trained, data_root, rubric, t) -> list:
     """Every item, in ITEM_IDS order. Evidence is untrusted: an item whose evidence is malformed fails with
     that reason instead of stopping the check."""
-    from mnistlab.evaluate import evaluate
     from mnistlab.check.text import printed_accuracies
+    from mnistlab.inference.evaluate import evaluate
 
     references = {kind: describe(create_model(kind)) for kind in ("mlp", "cnn")}
     classes = {k: v for k, v in evidence["classes"].items() if isinstance(v, dict)}

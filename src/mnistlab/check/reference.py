@@ -14,7 +14,7 @@ import torchvision.datasets as datasets
 import torchvision.transforms as transforms
 from torch.utils.data import DataLoader
 
-from mnistlab.models import create_model
+from mnistlab.nets.models import create_model
 
 SUBSET_SIZE = 640  # 10 steps of 64 per epoch: 100 steps in the practice's 10 epochs, seconds on a CPU
 EPOCHS = 10  # the practice's num_epochs

@@ -10,9 +10,9 @@ from mnistlab.check.notebook import load_student_weights, measured_accuracy
 from mnistlab.check.result import CheckResult
 from mnistlab.check.rubric import load_rubric
 from mnistlab.data import ensure_mnist
-from mnistlab.i18n import texts
-from mnistlab.models import fits, read_state_dict
 from mnistlab.errors import MnistlabError
+from mnistlab.i18n import texts
+from mnistlab.nets.models import fits, read_state_dict
 
 
 def _kind_of(path: Path) -> str | None:

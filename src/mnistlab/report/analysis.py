@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnistlab.i18n import N_, Texts, texts
-from mnistlab.layers import LayerParameters, parameter_rows
-from mnistlab.models import MODELS
+from mnistlab.nets.layers import LayerParameters, parameter_rows
+from mnistlab.nets.models import MODELS
 from mnistlab.plots import RUNNING_AVERAGE, running_average
 
 

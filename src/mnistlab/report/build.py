@@ -11,16 +11,17 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-from mnistlab import data, files, runs
+from mnistlab import data, files
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import evaluate
 from mnistlab.i18n import texts
-from mnistlab.layers import describe, parameter_rows
-from mnistlab.models import MODELS, create_model, lesson_models, load_weights
+from mnistlab.inference.evaluate import evaluate
+from mnistlab.nets.layers import describe, parameter_rows
+from mnistlab.nets.models import MODELS, create_model, lesson_models, load_weights
 from mnistlab.report import figures, why
 from mnistlab.report.analysis import Network
 from mnistlab.report.render import render_html, render_markdown
 from mnistlab.report.sections import Paragraph, Section, all_sections, recipe_label
+from mnistlab.training import runs
 
 SETTINGS = ("recipe", "epochs", "lr", "batch_size", "max_steps", "train_size")  # what seeds share
 # In the report folder: the names of the files the report wrote there, so that the next report
@@ -94,7 +95,7 @@ def images_seen(run: runs.Run) -> int:
 def training_done(run: runs.Run) -> tuple:
     """What makes two runs comparable: the recipe, and either its whole training (each network its
     recipe's epochs) or, for a shortened run, the number of training images seen."""
-    from mnistlab import recipes
+    from mnistlab.training import recipes
 
     recipe = recipes.RECIPES.get(run.config.recipe)
     full = (recipe is not None and run.config.max_steps is None
@@ -118,7 +119,7 @@ def comparable_latest(found: dict[str, list[runs.Run]]) -> dict[str, runs.Run]:
 def prepare_file(name: str, path: Path, train_split, test_images, test_labels) -> Network:
     """A network known only from a .pth file: evaluated here on the test and training sets; what a
     file cannot say (its recipe, steps, loss history, training time) stays unknown."""
-    from mnistlab.predict import file_network
+    from mnistlab.inference.predict import file_network
 
     model = file_network(path, name).model
     evaluation = evaluate(model, test_images, test_labels, "cpu")

@@ -13,8 +13,8 @@ from matplotlib.colors import LogNorm  # noqa: E402
 
 from mnistlab.data import IMAGE_SIDE  # noqa: E402
 from mnistlab.i18n import Texts  # noqa: E402
-from mnistlab.inside import layer_outputs, layer_weight  # noqa: E402
-from mnistlab.models import MODELS  # noqa: E402
+from mnistlab.nets.inside import layer_outputs, layer_weight  # noqa: E402
+from mnistlab.nets.models import MODELS  # noqa: E402
 from mnistlab.report.analysis import Network  # noqa: E402
 from mnistlab.report.sections import GALLERY  # noqa: E402
 

@@ -10,10 +10,11 @@ from typing import ClassVar
 
 import torch
 
-from mnistlab import data, plots, recipes
+from mnistlab import data, plots
 from mnistlab.i18n import Texts
-from mnistlab.layers import LayerRow, format_shape, layer_kind
+from mnistlab.nets.layers import LayerRow, format_shape, layer_kind
 from mnistlab.report.analysis import Network, analysis_sentences, percent_pm, phrases, roles
+from mnistlab.training import recipes
 
 GALLERY = 24  # misclassified test images shown per network, the most confident mistakes first
 

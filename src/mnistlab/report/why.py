@@ -9,11 +9,11 @@ import hashlib
 from dataclasses import dataclass, replace
 
 from mnistlab.i18n import Texts
-from mnistlab.models import MODELS
+from mnistlab.nets.models import MODELS
 from mnistlab.report.analysis import phrases, roles
 from mnistlab.report.sections import Figure, Paragraph, Table
 from mnistlab.robustness import Robustness, measure_run
-from mnistlab.runs import Run
+from mnistlab.training.runs import Run
 
 SHIFT_SHOWN = ("2", "3")  # pixels: the moves the sentences name
 ANGLE_SHOWN = "30"  # degrees

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnistlab.predict import Inference, Networks
+from mnistlab.inference.predict import Inference, Networks
 from mnistlab.web.http import image_of
 
 

@@ -19,9 +19,9 @@ from starlette.exceptions import HTTPException
 
 from mnistlab import i18n
 from mnistlab.data import IMAGE_SIDE
-from mnistlab.jobs import Jobs
-from mnistlab.models import MODELS
-from mnistlab.predict import from_models, load_networks
+from mnistlab.inference.predict import from_models, load_networks
+from mnistlab.nets.models import MODELS
+from mnistlab.training.jobs import Jobs
 from mnistlab.web import lab_routes, picker, studio, training
 from mnistlab.web.answers import predict_answer
 from mnistlab.web.deps import NetworksDep, Settings, SettingsDep

@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from mnistlab.jobs import Jobs
-from mnistlab.predict import Networks
+from mnistlab.inference.predict import Networks
+from mnistlab.training.jobs import Jobs
 from mnistlab.web.http import BadInput
 
 

@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from mnistlab.errors import MnistlabError
-from mnistlab.preprocess import BlankImage, image_to_mnist, pixels_to_mnist
+from mnistlab.inference.preprocess import BlankImage, image_to_mnist, pixels_to_mnist
 
 MAX_BODY = 1 << 20  # 1 MB, for every route: a 280×280 canvas PNG is about 10 kB, the training settings 100 B
 IMAGE_TYPES = ("image/png", "image/jpeg")

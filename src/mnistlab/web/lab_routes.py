@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mnistlab.errors import MnistlabError
-from mnistlab.lab import check_controls, lab_answer
-from mnistlab.models import lesson_models
-from mnistlab.predict import Networks, load_latest
-from mnistlab.preprocess import BlankImage, image_to_field
+from mnistlab.inference.predict import Networks, load_latest
+from mnistlab.inference.preprocess import BlankImage, image_to_field
+from mnistlab.nets.models import lesson_models
+from mnistlab.robustness.drawing import check_controls, lab_answer
 from mnistlab.web.http import IMAGE_TYPES, BadInput, image_of, read_drawing
 
 router = APIRouter()

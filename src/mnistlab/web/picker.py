@@ -12,12 +12,12 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from mnistlab import served
 from mnistlab.data import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
-from mnistlab.inside import layer_outputs
-from mnistlab.models import MODELS
-from mnistlab.predict import Networks, choice_network, run_network
+from mnistlab.inference import served
+from mnistlab.inference.predict import Networks, choice_network, run_network
+from mnistlab.nets.inside import layer_outputs
+from mnistlab.nets.models import MODELS
 from mnistlab.web.http import MAX_BODY, BadInput
 
 router = APIRouter()

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from mnistlab import i18n
 from mnistlab.errors import MnistlabError
-from mnistlab.inside import layer_weight
-from mnistlab.layers import describe, format_shape
+from mnistlab.nets.inside import layer_weight
+from mnistlab.nets.layers import describe, format_shape
 from mnistlab.web.answers import inside_answer
 from mnistlab.web.deps import NetworksDep, SettingsDep
 from mnistlab.web.http import BadInput, read_drawing

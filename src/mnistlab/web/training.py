@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from mnistlab.errors import MnistlabError
-from mnistlab.jobs import Busy, CannotWrite, Job, config_from
+from mnistlab.training.jobs import Busy, CannotWrite, Job, config_from
 from mnistlab.web.deps import JobsDep, SettingsDep, allowed_to_train
 from mnistlab.web.http import BadInput, parse_json, read_body
 

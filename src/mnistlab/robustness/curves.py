@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from mnistlab.augment import affine_grid
 from mnistlab.data import IMAGE_SIDE, network_input
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import EVAL_BATCH
+from mnistlab.inference.evaluate import EVAL_BATCH
+from mnistlab.training.augment import affine_grid
 
 SHIFTS = tuple(range(9))  # pixels
 ANGLES = (0, 15, 30, 45, 60)  # degrees
@@ -127,7 +127,7 @@ def measure(model, images: torch.Tensor, labels: torch.Tensor, *, run: str = "",
 
 def measure_run(run, images: torch.Tensor, labels: torch.Tensor, device="cpu", **levels) -> Robustness:
     """measure() of a finished run's network (fed the way it was trained), on `device`."""
-    from mnistlab.models import load_weights
+    from mnistlab.nets.models import load_weights
 
     _, model = load_weights(run.weights, run.model)
     return measure(model.to(device), images.to(device), labels.to(device), run=str(run.path), model_name=run.model,
@@ -136,7 +136,7 @@ def measure_run(run, images: torch.Tensor, labels: torch.Tensor, device="cpu", *
 
 def robustness_table(results: list[Robustness]) -> str:
     """Levels down, networks across: the test accuracy in percent."""
-    from mnistlab.models import MODELS
+    from mnistlab.nets.models import MODELS
 
     headers = [MODELS[r.model].display_name + (" (permuted)" if r.permuted else "") for r in results]
     sections = [("shift", "moved {} px"), ("rotation", "rotated {}°"), ("scale", "scaled ×{}"), ("noise", "noise σ {}")]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from mnistlab.config import ConfigError, TrainConfig
 from mnistlab.errors import MnistlabError
 from mnistlab.files import atomic_write, foreign_entries, listing, read_json, write_json
-from mnistlab.models import MODELS
+from mnistlab.nets.models import MODELS
+from mnistlab.training.config import ConfigError, TrainConfig
 
 SCHEMA_VERSION = 2  # 1: v0.1.0 (no schema_version field); 2: adds it. Fields are only ever added.
 WEIGHTS = "model.pth"  # a run's weights, a plain state_dict

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mnistlab import recipes
 from mnistlab.data import TRAIN_IMAGES
 from mnistlab.errors import MnistlabError
-from mnistlab.models import MODELS
+from mnistlab.nets.models import MODELS
+from mnistlab.training import recipes
 
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64-bit seeds
 MAX_LR = 1000.0  # far past any rate that trains; beyond it the update itself overflows float32
@@ -31,7 +31,7 @@ class ConfigError(MnistlabError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "mlp"  # network from the registry: mlp or cnn
+    model: str = "mlp"  # network from the registry: mlp, cnn or mlp-small
     recipe: str = "practice"  # practice (the lab's plain SGD, bit-faithful) or tuned
     epochs: int | None = None  # passes over the training set; None: the recipe's (practice: 10)
     lr: float | None = None  # peak learning rate; None: the recipe's (practice: 0.01)

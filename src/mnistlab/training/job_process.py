@@ -1,6 +1,6 @@
 """The child process of a studio training job: `train.train_run` (what `mnistlab train` does) with
 hooks that send its progress to the server as `job_messages` lines on stdout. Started by `jobs.Jobs`
-as `python -m mnistlab.job_process CONFIG_JSON OUT_DIR DATA_DIR`."""
+as `python -m mnistlab.training.job_process CONFIG_JSON OUT_DIR DATA_DIR`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from pathlib import Path
 
 import torch
 
-from mnistlab import data, evaluate, job_messages, train
+from mnistlab import data
 from mnistlab.errors import MnistlabError
+from mnistlab.inference import evaluate
 from mnistlab.plots import RUNNING_AVERAGE  # the child draws the loss figure anyway
-from mnistlab.config import TrainConfig
+from mnistlab.training import job_messages, train
+from mnistlab.training.config import TrainConfig
 
 STEP_EVENT_SECONDS = 0.1  # steps are sent in batches: at most 10 step events a second
 # The child trains at a low CPU priority (nice 10): the page's forward passes (1 ms each) then always get a

@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnistlab import data, plots, runs
+from mnistlab import data, plots
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import resolve_lang
-from mnistlab.models import lesson_models
-from mnistlab.tables import results_table
-from mnistlab.train import TrainConfig, check_out_dir, resolve_device, train_run
+from mnistlab.lesson.tables import results_table
+from mnistlab.nets.models import lesson_models
+from mnistlab.training import runs
+from mnistlab.training.train import TrainConfig, check_out_dir, resolve_device, train_run
 
 MAX_SEEDS = 100  # each seed trains both networks
 # What --experiments adds per seed, as (network, pixels permuted): the report's "Why the CNN wins".

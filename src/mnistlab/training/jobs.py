@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from mnistlab import files, job_messages, runs
-from mnistlab.config import ConfigError, TrainConfig
+from mnistlab import files
 from mnistlab.errors import MnistlabError
+from mnistlab.training import job_messages, runs
+from mnistlab.training.config import ConfigError, TrainConfig
 
 SETTINGS = ("model", "recipe", "epochs", "seed", "max_steps")  # what the page may choose
 MAX_EPOCHS = 100
@@ -119,7 +120,7 @@ class Jobs:
             if busy is not None:
                 raise Busy(f"a training job ({busy.id}) is already running; stop it or wait for it to finish")
             job_id, out_dir, claim = self._claim(config)
-            command = [sys.executable, "-m", "mnistlab.job_process", json.dumps(asdict(config)), str(out_dir),
+            command = [sys.executable, "-m", "mnistlab.training.job_process", json.dumps(asdict(config)), str(out_dir),
                        str(self.data_dir or "")]
             # stderr to a file, not a pipe: a chatty child must never block on a pipe nobody reads yet
             log = tempfile.TemporaryFile("w+")

@@ -11,9 +11,9 @@ import torch
 import torch.nn as nn
 import torch.optim as optim
 
-from mnistlab.augment import AugmentFirst, RandomAffine
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import N_
+from mnistlab.training.augment import AugmentFirst, RandomAffine
 
 
 @dataclass(frozen=True)

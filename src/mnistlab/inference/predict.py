@@ -13,11 +13,11 @@ import torch.nn as nn
 
 from mnistlab.data import network_input
 from mnistlab.errors import MnistlabError
-from mnistlab.inside import LayerOutput, first_image, forward_layers
-from mnistlab.models import MODELS, lesson_models, load_weights
 from mnistlab.files import UnreadableFile, read_bytes
-from mnistlab.preprocess import MAX_FILE_BYTES, image_to_mnist
-from mnistlab.runs import latest_run
+from mnistlab.inference.preprocess import MAX_FILE_BYTES, image_to_mnist
+from mnistlab.nets.inside import LayerOutput, first_image, forward_layers
+from mnistlab.nets.models import MODELS, lesson_models, load_weights
+from mnistlab.training.runs import latest_run
 
 
 @dataclass
@@ -134,7 +134,7 @@ def load_networks(runs_dir: str | Path = "runs", names: tuple[str, ...] | None =
     """The networks `names`: from the .pth in `files` ({"mlp": path, ...}) where one is given, else
     (with `chosen`) the run or file last chosen on the studio page, else the latest run in `runs_dir`.
     With files given, a network without a run is only noted missing."""
-    from mnistlab import served
+    from mnistlab.inference import served
 
     names = tuple(lesson_models()) if names is None else names
     files = {name: path for name, path in (files or {}).items() if path is not None}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from mnistlab.errors import MnistlabError
 from mnistlab.files import read_json, write_json
-from mnistlab.models import MODELS, load_weights
-from mnistlab.runs import Run, find_runs
+from mnistlab.nets.models import MODELS, load_weights
+from mnistlab.training.runs import Run, find_runs
 
 CHOICE_FILE = "served.json"  # {"mlp": "<run folder name>" or "file:<name>.pth", "cnn": ...}
 FILE_PREFIX = "file:"

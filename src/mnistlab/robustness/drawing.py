@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from mnistlab.errors import MnistlabError
-from mnistlab.inside import layer_outputs
-from mnistlab.models import MODELS
-from mnistlab.predict import Networks
-from mnistlab.robustness import affine, shift
+from mnistlab.inference.predict import Networks
+from mnistlab.nets.inside import layer_outputs
+from mnistlab.nets.models import MODELS
+from mnistlab.robustness.curves import affine, shift
 
 SWEEP = tuple(range(-6, 7))  # pixels, left to right: the slide of the confidence chart
 MAX_MOVE = 10  # pixels each way

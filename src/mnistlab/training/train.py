@@ -14,11 +14,12 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from mnistlab import files, recipes, runs
-from mnistlab.config import ConfigError, TrainConfig
+from mnistlab import files
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import texts
-from mnistlab.models import create_model
+from mnistlab.nets.models import create_model
+from mnistlab.training import recipes, runs
+from mnistlab.training.config import ConfigError, TrainConfig
 
 NAN_CHECK_EVERY = 50  # steps between finiteness checks (each one waits for the device)
 # Diverged: a loss ten times the untrained network's ln 10 = 2.30 (a correct class given under 1e-10
@@ -183,8 +184,9 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
     `data_dir` is where MNIST is, or the `data.DataStatus` of a fetch made just before, so that the run
     records where its data really came from. `hooks` (on_epoch, on_step) are passed to `fit` (the
     studio page watches a run through them)."""
-    from mnistlab import data, evaluate, plots
-    from mnistlab.models import MODELS, count_parameters
+    from mnistlab import data, plots
+    from mnistlab.inference import evaluate
+    from mnistlab.nets.models import MODELS, count_parameters
 
     out_dir = check_out_dir(out_dir)
     device = resolve_device(config.device)  # a bad device is said before MNIST is fetched

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from mnistlab.errors import MnistlabError
 from mnistlab.i18n import texts
-from mnistlab.layers import describe, format_shape, layer_kind
-from mnistlab.models import MODELS, count_parameters, create_model
+from mnistlab.nets.layers import describe, format_shape, layer_kind
+from mnistlab.nets.models import MODELS, count_parameters, create_model
 
 
 def results_table(runs, lang: str | None = None) -> str:
