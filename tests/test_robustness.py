@@ -61,6 +61,34 @@ def test_level_zero_is_the_test_accuracy_and_accuracy_falls(lab_runs, test_split
             assert result.rotation["60"] < result.rotation["30"] < result.rotation["0"]
 
 
+def test_the_fast_cnn_forward_gives_the_networks_own_answers_and_is_checked(lab_runs, test_split, monkeypatch):
+    """measure()'s faster CNN forward (channels-last convolutions, each pool before its ReLU) is the
+    same function: the same answers on moved and rotated digits; and if it ever disagreed with the
+    network's own forward on the plain test set, measure() would use the network's own."""
+    from mnistlab.nets.models import load_weights
+    from mnistlab.robustness import curves
+
+    images, labels = test_split
+    run = load_run(lab_runs / "cnn-quick")
+    _, model = load_weights(run.weights, run.model)
+    model.eval()
+    fast = curves.fast_forward(model)
+    assert fast is not model
+    with torch.inference_mode():
+        for variant in (images[:500], robustness.shift(images[:500], 3, 0), robustness.affine(images[:500], 30)):
+            assert torch.allclose(fast(variant), model(variant), atol=1e-4)
+            assert torch.equal(curves.predictions(fast, variant, batch=curves.FAST_BATCH), curves.predictions(model, variant))
+    mlp = create_model("mlp")
+    assert curves.fast_forward(mlp) is mlp  # other networks: their own forward
+    honest = robustness.measure(model, images[:1000], labels[:1000], shifts=(0, 2), angles=(0, 30))
+
+    def wrong(model):  # a "fast" forward that always answers 0
+        return lambda x: torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.int64), 10).float()
+
+    monkeypatch.setattr(curves, "fast_forward", wrong)
+    assert robustness.measure(model, images[:1000], labels[:1000], shifts=(0, 2), angles=(0, 30)) == honest
+
+
 def test_bad_levels_are_refused():
     model = create_model("mlp")
     images, labels = torch.zeros(2, 1, 28, 28), torch.zeros(2, dtype=torch.int64)

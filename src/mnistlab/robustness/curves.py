@@ -62,16 +62,54 @@ def noisy(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return (images + sigma * noise).clamp_(0, 1)
 
 
+FAST_BATCH = 250  # images per forward pass of the levels: small batches stay in the CPU's caches
+
+
+def _max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """nn.MaxPool2d(2, 2) on even sizes, as the maximum of the four strided views (3-4x faster on
+    the CPU for the CNN's 6 and 16 channels, and the same numbers)."""
+    return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
+                         torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
+
+
+def fast_forward(model):
+    """A forward of the same function for the 40 passes of the levels: for the practice's CNN, its
+    convolutions on channels-last tensors and each max pool before its ReLU (max and ReLU commute,
+    and the pool then has a quarter of the values to rectify): 2-3x faster on this 2-core CPU. Other
+    networks: their own forward. measure() checks it against the model's own predictions first."""
+    from mnistlab.nets.models import CNN
+
+    if type(model) is not CNN or model.conv1.weight.device.type != "cpu":
+        return model
+    conv1 = model.conv1.weight.contiguous(memory_format=torch.channels_last)
+    conv2 = model.conv2.weight.contiguous(memory_format=torch.channels_last)
+
+    def forward(x):
+        x = F.conv2d(x.contiguous(memory_format=torch.channels_last), conv1, model.conv1.bias, padding=2)
+        x = torch.relu(_max_pool_2x2(x))  # (B, 6, 14, 14)
+        x = torch.relu(_max_pool_2x2(F.conv2d(x, conv2, model.conv2.bias)))  # (B, 16, 5, 5)
+        x = x.contiguous().view(len(x), CNN.FLAT_FEATURES)
+        return model.fc3(torch.relu(model.fc2(torch.relu(model.fc1(x)))))
+    return forward
+
+
 @torch.inference_mode()
-def accuracy(model, images: torch.Tensor, labels: torch.Tensor, permuted: bool = False) -> float:
-    """Fraction of `images` (on the model's device) that `model` classifies as `labels`."""
+def predictions(forward, images: torch.Tensor, permuted: bool = False, batch: int = EVAL_BATCH) -> torch.Tensor:
+    """The class `forward` gives each of `images`, evaluate's way (softmax, then the first maximum)."""
+    return torch.cat([forward(network_input(images[start: start + batch], permuted)).softmax(dim=1).max(dim=1).indices
+                      for start in range(0, len(images), batch)])
+
+
+def accuracy(model, images: torch.Tensor, labels: torch.Tensor, permuted: bool = False, forward=None) -> float:
+    """Fraction of `images` (on the model's device) that `model` classifies as `labels`: by its own
+    forward in evaluate.predict's batches (the run's test accuracy exactly), or by `forward` in
+    FAST_BATCH batches."""
     model.eval()
-    correct = 0
-    for start in range(0, len(images), EVAL_BATCH):  # the batches evaluate.predict uses: the same numbers
-        batch = network_input(images[start: start + EVAL_BATCH], permuted)
-        predicted = model(batch).softmax(dim=1).max(dim=1).indices  # evaluate's way, ties broken alike
-        correct += int((predicted == labels[start: start + EVAL_BATCH]).sum())
-    return correct / len(labels)
+    if forward is None:
+        predicted = predictions(model, images, permuted)
+    else:
+        predicted = predictions(forward, images, permuted, FAST_BATCH)
+    return int((predicted == labels).sum()) / len(labels)
 
 
 @dataclass
@@ -103,25 +141,32 @@ def check_levels(shifts=SHIFTS, angles=ANGLES) -> None:
         raise MnistlabError(f"angles must lie between 0 and {MAX_ANGLE} degrees (got {list(angles)})")
 
 
+@torch.inference_mode()
 def measure(model, images: torch.Tensor, labels: torch.Tensor, *, run: str = "", model_name: str = "",
             permuted: bool = False, shifts=SHIFTS, angles=ANGLES, scales=None, noises=None) -> Robustness:
     """Test accuracy of `model` on `images` (on its device) at every level; level 0 of the shift and
     the rotation is the images as they are, so it equals the run's test accuracy."""
     check_levels(shifts, angles)
-    plain = accuracy(model, images, labels, permuted)
+    model.eval()
+    reference = predictions(model, images, permuted)
+    plain = int((reference == labels).sum()) / len(labels)
+    forward = fast_forward(model)
+    if forward is not model and not torch.equal(predictions(forward, images, permuted, FAST_BATCH), reference):
+        forward = model  # not one answer may differ from the network's own: its own forward then
+
+    def score(variant):
+        return accuracy(model, variant, labels, permuted, forward)
+
     result = Robustness(run, model_name, permuted)
     for s in shifts:
         result.shift[_level(s)] = plain if s == 0 else sum(
-            accuracy(model, shift(images, dx * s, dy * s), labels, permuted) for dx, dy in DIRECTIONS) / len(DIRECTIONS)
+            score(shift(images, dx * s, dy * s)) for dx, dy in DIRECTIONS) / len(DIRECTIONS)
     for a in angles:
-        result.rotation[_level(a)] = plain if a == 0 else sum(
-            accuracy(model, affine(images, sign * a), labels, permuted) for sign in (1, -1)) / 2
+        result.rotation[_level(a)] = plain if a == 0 else sum(score(affine(images, sign * a)) for sign in (1, -1)) / 2
     if scales:
-        result.scale = {_level(z): plain if z == 1 else accuracy(model, affine(images, scale=z), labels, permuted)
-                        for z in scales}
+        result.scale = {_level(z): plain if z == 1 else score(affine(images, scale=z)) for z in scales}
     if noises:
-        result.noise = {_level(n): plain if n == 0 else accuracy(model, noisy(images, n), labels, permuted)
-                        for n in noises}
+        result.noise = {_level(n): plain if n == 0 else score(noisy(images, n)) for n in noises}
     return result
 
 
