@@ -42,6 +42,9 @@ def main():
             walls.setdefault(name, []).append(wall)
             passed = sum(item.passed for item in result.items)
             print(f"{name:<14} {wall:6.1f} s wall, {cpu:5.1f} s CPU, {passed}/{len(result.items)} items pass")
+            for item in result.items:
+                if not item.passed:
+                    print(f"    failed: {item.id}: {item.message}")
             for phase, seconds in result.seconds.items():
                 print(f"    {phase:<52} {seconds:5.1f} s")
     best = {name: min(values) for name, values in walls.items()}

@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("GOMP_SPINCOUNT", "0")  # see time_to_accuracy.py: spinning threads on a busy machine
 
 import nbformat  # noqa: E402
 

@@ -40,7 +40,7 @@ from mnistlab.report.analysis import lecun_references  # noqa: E402
 from mnistlab.training.recipes import RECIPES  # noqa: E402
 from mnistlab.training.train import TrainConfig, fit, resolve_device  # noqa: E402
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+TABLE_FILE = Path(__file__).resolve().parents[1] / "docs" / "tuned-recipe.md"  # where the table lives
 TABLE_START, TABLE_END = "<!-- time_to_accuracy: start -->", "<!-- time_to_accuracy: end -->"
 
 
@@ -218,14 +218,14 @@ def draw(curves_by_model, out):
     print(f"curves written to {out}")
 
 
-def update_readme(rows, header):
-    text = README.read_text()
+def update_table(rows, header):
+    text = TABLE_FILE.read_text()
     pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
     if not pattern.search(text):
-        print(f"README.md has no {TABLE_START} ... {TABLE_END} block; paste the rows above by hand")
+        print(f"{TABLE_FILE.name} has no {TABLE_START} ... {TABLE_END} block; paste the rows above by hand")
         return
-    README.write_text(pattern.sub(lambda _: "\n".join([TABLE_START, *header, *rows, TABLE_END]), text))
-    print("README.md table updated")
+    TABLE_FILE.write_text(pattern.sub(lambda _: "\n".join([TABLE_START, *header, *rows, TABLE_END]), text))
+    print(f"{TABLE_FILE.name} table updated")
 
 
 def main():
@@ -234,7 +234,7 @@ def main():
     parser.add_argument("--only", default=",".join(KEYS),
                         help=f"comma-separated subset of: {', '.join(KEYS)} (default all)")
     parser.add_argument("--quick", action="store_true", help="1 seed and 1 epoch per run: checks the script")
-    parser.add_argument("--update-readme", action="store_true", help="rewrite README.md's time-to-accuracy table")
+    parser.add_argument("--update-readme", action="store_true", help="rewrite the time-to-accuracy table in docs/tuned-recipe.md")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/time_to_accuracy.png"))
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
     parser.add_argument("--data-dir", default=None)
@@ -278,11 +278,11 @@ def main():
         print("\n".join(f"  {line}" for line in verdicts))
     header = ["| run (test accuracy: mean of the seeds, range) | at the end | 98% at | 99% at | 99.5% at |",
               "|---|---|---|---|---|"]
-    print("\nMarkdown rows for README.md:\n" + "\n".join(header + rows))
+    print("\nMarkdown rows for docs/tuned-recipe.md:\n" + "\n".join(header + rows))
     if curves_by_model:
         draw(curves_by_model, args.out)
     if args.update_readme and not args.quick:
-        update_readme(rows, header)
+        update_table(rows, header)
 
 
 if __name__ == "__main__":

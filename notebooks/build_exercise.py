@@ -34,10 +34,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=NOTEBOOK, help=f"where to write (default: {NOTEBOOK.name})")
     args = parser.parse_args(argv)
-    notebook = read_exercise()
-    nbformat.validate(notebook)
-    args.out.write_text(nbformat.writes(notebook) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)", file=sys.stderr)
+    build_notebook.write(read_exercise(), args.out)
     return 0
 
 

@@ -87,6 +87,13 @@ def execute(notebook, workdir: Path, data_root: Path, env: dict[str, str] | None
     return notebook
 
 
+def write(notebook, out: Path) -> None:
+    """Validate `notebook` and write it to `out`, saying how large it is."""
+    nbformat.validate(notebook)
+    out.write_text(nbformat.writes(notebook) + "\n", encoding="utf-8")
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=NOTEBOOK, help=f"where to write (default: {NOTEBOOK.name})")
@@ -107,9 +114,7 @@ def main(argv=None) -> int:
             started = time.perf_counter()
             execute(notebook, Path(tmp) / "work", args.data_dir)
             print(f"executed in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    nbformat.validate(notebook)
-    args.out.write_text(nbformat.writes(notebook) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)", file=sys.stderr)
+    write(notebook, args.out)
     return 0
 
 

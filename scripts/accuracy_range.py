@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 # With more busy threads than cores (a shared machine), spinning OpenMP threads slow training badly.
-os.environ.setdefault("GOMP_SPINCOUNT", "0")
 
 import torch  # noqa: E402
 
