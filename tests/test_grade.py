@@ -210,6 +210,27 @@ def test_a_rerun_checks_only_what_changed(tmp_path, checker, rubric):
     assert third[1].result["points"] == 5
 
 
+def test_a_checker_process_that_died_is_not_remembered_as_a_verdict(tmp_path, checker, rubric, monkeypatch):
+    from mnistlab.check import grade as grading
+
+    root = moodle_class(tmp_path / "class")
+    out = tmp_path / "out"
+    real = grading.check_and_gather
+
+    def dying(submission, *args):
+        if "Bruno" in submission.name:
+            raise OSError("the worker was killed")
+        return real(submission, *args)
+
+    monkeypatch.setattr(grading, "check_and_gather", dying)
+    first = grade([root], out, options(rubric))
+    assert "the checker's process failed" in json.dumps(first[1].result)
+    monkeypatch.setattr(grading, "check_and_gather", real)
+    again = grade([root], out, options(rubric))
+    assert [r.reused for r in again] == [True, False, True]
+    assert "the checker's process failed" not in json.dumps(again[1].result)
+
+
 def test_an_out_folder_inside_the_class_folder_is_not_a_student(tmp_path, checker, rubric):
     root = moodle_class(tmp_path / "class")
     grade([root], root / "grades", options(rubric))

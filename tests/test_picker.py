@@ -73,6 +73,16 @@ def test_a_chosen_run_that_is_gone_or_a_damaged_choice_falls_back_to_the_latest(
     assert serving(TestClient(create_app(runs_dir=runs)))["cnn"] == "cnn-practice-seed0"
 
 
+def test_a_served_json_mnistlab_did_not_write_is_never_overwritten(runs):
+    foreign = runs / served.CHOICE_FILE
+    foreign.write_text("my own notes, not JSON")
+    client = TestClient(create_app(runs_dir=runs))
+    before = serving(client)
+    answer = client.post("/api/use", json={"network": "cnn", "run": "cnn-practice-seed1"})
+    assert answer.status_code == 422 and "is not a choice file mnistlab wrote" in answer.json()["error"]
+    assert foreign.read_text() == "my own notes, not JSON" and serving(client) == before
+
+
 @pytest.mark.parametrize("body, status, message", [
     ({"network": "cnn", "run": "cnn-nothing"}, 404, "no finished run or .pth file called 'cnn-nothing'"),
     ({"network": "mlp", "run": "cnn-practice-seed1"}, 422, "is a cnn run or file, not a mlp one"),

@@ -174,7 +174,8 @@ def grade(paths: list[Path], out: Path, options: GradeOptions, progress: bool = 
                     result, found = future.result()
                 except Exception as err:  # noqa: BLE001 - a worker that died (killed, out of memory)
                     result, found = error_result(submission.name, f"the checker's process failed ({err})", rubric), {}
-                files.write_json(cache / f"{key}.json", {"result": result, "evidence": found})
+                else:  # a dead worker says nothing of the submission: not kept, the next run checks it again
+                    files.write_json(cache / f"{key}.json", {"result": result, "evidence": found})
                 rows[i] = Graded(result, found, submission.origin)
                 bar.update(1)
     graded_rows = [row for row in rows if row is not None]

@@ -73,6 +73,16 @@ def read_choice(runs_dir: str | Path) -> dict[str, str]:
 
 
 def write_choice(runs_dir: str | Path, network: str, choice_id: str) -> None:
-    """Remember that `network` answers with `choice_id` (temp file + rename: never half-written)."""
+    """Remember that `network` answers with `choice_id` (temp file + rename: never half-written). A
+    file of that name that is not a choice mnistlab wrote (not a JSON object) is left as it is."""
+    path = Path(runs_dir) / CHOICE_FILE
+    if path.exists():
+        try:
+            kept = read_json(path, "choosing a run on the studio page")
+        except MnistlabError:
+            kept = None
+        if not isinstance(kept, dict):
+            raise MnistlabError(f"{path} is not a choice file mnistlab wrote, so it is left as it is: "
+                                "move it away to let the page remember the networks it serves")
     chosen = {**read_choice(runs_dir), network: choice_id}
-    write_json(Path(runs_dir) / CHOICE_FILE, {name: chosen[name] for name in MODELS if name in chosen})
+    write_json(path, {name: chosen[name] for name in MODELS if name in chosen})

@@ -4,7 +4,7 @@ from the page is offered here; it does not replace the served network unless cho
 
 from __future__ import annotations
 
-import json
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +18,7 @@ from mnistlab.inference import served
 from mnistlab.inference.predict import Networks, choice_network, run_network
 from mnistlab.nets.inside import layer_outputs
 from mnistlab.nets.models import MODELS
-from mnistlab.web.http import MAX_BODY, BadInput
+from mnistlab.web.http import BadInput, parse_json, read_body
 
 router = APIRouter()
 
@@ -33,25 +33,29 @@ class Picker:
         self.files = {name: Path(path) for name, path in (files or {}).items() if path is not None}
         self.allow_changes = allow_changes
         self.offered: list[str] = []
+        self.lock = threading.Lock()  # /api/use (threadpool) and the trainer's offer() change the same state
 
     def offer(self, run) -> None:
         """A run finished on the page: served at once only where its network had nothing to answer
         with; otherwise offered, the served network left as it was."""
-        if run.model not in self.networks.loaded:
-            self.networks.use(warm(run_network(run)))
-        elif run.path.name not in self.offered:
-            self.offered.append(run.path.name)
+        with self.lock:
+            if run.model not in self.networks.loaded:
+                self.networks.use(warm(run_network(run)))
+            elif run.path.name not in self.offered:
+                self.offered.append(run.path.name)
 
     def use(self, network: str, choice_id: str) -> dict:
         if network not in MODELS:
             raise MnistlabError(f'"network" must be one of {", ".join(MODELS)} (got {network!r})')
-        choice = served.find_choice(self.runs_dir, choice_id, self.files)
-        if choice.model != network:
-            raise MnistlabError(f"{choice_id} is a {choice.model} run or file, not a {network} one")
-        self.networks.use(warm(choice_network(choice)))
-        served.write_choice(self.runs_dir, network, choice_id)
-        self.offered = [run for run in self.offered if run != choice_id]
-        return self.networks.loaded[network].describe()
+        with self.lock:
+            choice = served.find_choice(self.runs_dir, choice_id, self.files)
+            if choice.model != network:
+                raise MnistlabError(f"{choice_id} is a {choice.model} run or file, not a {network} one")
+            loaded = warm(choice_network(choice))
+            served.write_choice(self.runs_dir, network, choice_id)  # first: if it cannot be kept, nothing changes
+            self.networks.use(loaded)
+            self.offered = [run for run in self.offered if run != choice_id]
+            return self.networks.loaded[network].describe()
 
 
 def warm(network):
@@ -84,17 +88,13 @@ async def list_runs(picker: PickerDep):
 @router.post("/api/use")
 async def use(request: Request, picker: PickerDep):
     """{"network": "cnn", "run": "<id from /api/runs>"} → the network now served (as /api/info's)."""
-
-
     if not picker.allow_changes:
         raise BadInput(403, "choosing the served networks is off: the server listens on a non-loopback address; "
                             "restart `mnistlab serve` with --allow-training to turn it on", "forbidden")
-    body = await request.body()
+    body = await read_body(request, empty=None)  # BodyLimit has kept it under MAX_BODY
     try:
-        if len(body) > MAX_BODY:
-            raise ValueError
-        asked = json.loads(body or b"null")
-    except (ValueError, RecursionError):
+        asked = parse_json(body or b"null", "the choice")
+    except MnistlabError:
         raise BadInput(400, 'send a JSON object such as {"network": "cnn", "run": "cnn-tuned-seed0"}',
                        "bad_request") from None
     if not isinstance(asked, dict) or set(asked) != {"network", "run"} or not all(
