@@ -148,6 +148,7 @@ def test_stale_page_job_folders_are_removed_and_nothing_else(tmp_path):
 
     killed = page_job("cnn-practice-seed0-20261201-120000-1", dead.pid)
     live = page_job("mlp-tuned-seed3-20261201-120000-2", os.getpid())
+    small = page_job("mlp-small-practice-seed0-20261201-120000-3", dead.pid)  # a model name with a "-"
     orphan = runs / ".cnn-tuned-seed0-20261130-080000-1.ab12.tmp"  # from a server killed before claims existed
     orphan.mkdir()
     keep = [runs / "cnn-practice-seed0-20261201-120000-1x", runs / ".mywork.tmp", runs / ".notes.abc.tmp",
@@ -155,8 +156,9 @@ def test_stale_page_job_folders_are_removed_and_nothing_else(tmp_path):
     for path in keep:
         path.mkdir()
     cleaned = jobs.remove_stale_jobs(runs)
-    assert sorted(cleaned) == ["cnn-practice-seed0-20261201-120000-1", "cnn-tuned-seed0-20261130-080000-1"]
-    assert not any(path.exists() for path in (*killed, orphan))
+    assert sorted(cleaned) == ["cnn-practice-seed0-20261201-120000-1", "cnn-tuned-seed0-20261130-080000-1",
+                               "mlp-small-practice-seed0-20261201-120000-3"]
+    assert not any(path.exists() for path in (*killed, *small, orphan))
     assert all(path.exists() for path in (*live, *keep))
     jobs.Jobs(runs)  # a server starting cleans the same way, and only that
     assert all(path.exists() for path in (*live, *keep))

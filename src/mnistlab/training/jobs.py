@@ -31,7 +31,7 @@ STOP_SECONDS = 1.0  # how long a stopped child gets to exit before it is killed
 KEEP_JOBS = 5  # finished jobs whose events stay for a late watcher; older ones are forgotten
 CLAIM_GRACE_SECONDS = 60  # a claim this young with no owner yet may be a server writing it: not stale
 # A page run's folder: <model>-<recipe>-seed<seed>-<YYYYmmdd-HHMMSS>-<n>; only these are ever cleaned.
-PAGE_RUN = r"[a-z0-9]+-[a-z0-9]+-seed\d+-\d{8}-\d{6}-\d+"
+PAGE_RUN = r"[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]+-seed\d+-\d{8}-\d{6}-\d+"  # models may hold a "-": mlp-small
 CLAIM = re.compile(rf"\.(?P<name>{PAGE_RUN})\.tmp")  # what Jobs.start makes
 STAGING = re.compile(rf"\.(?P<name>{PAGE_RUN})\..+\.tmp")  # what the child's train_run makes (files.staging_dir)
 
