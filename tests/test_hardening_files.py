@@ -464,3 +464,11 @@ def test_loopback_in_any_spelling_lets_the_page_train(host, invoke, fake_runs, m
     result = invoke("serve", "--host", host, "--port", 0, "--runs", fake_runs)
     assert result.exit_code == 0, result.output
     assert made["allow_training"] is True
+
+
+def test_a_pth_for_a_network_that_model_leaves_out_is_refused_not_ignored(invoke, fake_runs, tmp_path):
+    """`predict --model mlp --cnn cnn.pth` used to answer with the latest MLP run, the file unread."""
+    image = tmp_path / "digit.png"
+    image.write_bytes(b"")
+    one_line_error(invoke("predict", image, "--model", "mlp", "--cnn", fake_runs / "cnn-practice-seed0" / "model.pth",
+                          "--runs", fake_runs), "--cnn given but --model asks for mlp; give --mlp FILE")

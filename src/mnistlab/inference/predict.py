@@ -147,6 +147,9 @@ def load_networks(runs_dir: str | Path = "runs", names: tuple[str, ...] | None =
                     loaded[name] = choice_network(choice)
             except MnistlabError:
                 pass  # gone or damaged since it was chosen: the latest run answers instead
+    if files and not any(name in files for name in names):  # e.g. `predict --model mlp --cnn cnn.pth`
+        raise MnistlabError(f"--{' --'.join(files)} given but --model asks for {' and '.join(names)}; "
+                            f"give --{names[0]} FILE")
     if not loaded:
         return load_latest(runs_dir, names, permuted)
     missing = []
@@ -156,9 +159,6 @@ def load_networks(runs_dir: str | Path = "runs", names: tuple[str, ...] | None =
                 loaded[name] = run_network(latest_run(runs_dir, name, permuted))
             except MnistlabError as err:
                 missing.append(MissingNote(name, f"{err} (or give --{name} FILE)"))
-    if not loaded:  # e.g. `predict --model mlp --cnn cnn.pth`
-        raise MnistlabError(f"--{' --'.join(files)} given but --model asks for {' and '.join(names)}; "
-                            f"give --{names[0]} FILE")
     return Networks({name: loaded[name] for name in MODELS if name in loaded}, missing)
 
 
