@@ -10,18 +10,17 @@ from mnistlab.openmp import choose_wait_policy
 __version__ = "0.3.0"
 WAIT_POLICY = choose_wait_policy()  # before any module of the package imports torch
 
-# Modules that lived at the top of the package until 0.3: their old import paths (in notebooks, scripts
-# and the README of those versions: `from mnistlab.evaluate import evaluate`) name the same modules.
+# Modules that lived at the top of the package in released versions: their old import paths (in
+# notebooks, scripts and the README of those versions: `from mnistlab.evaluate import evaluate`) name
+# the same modules. (job_process, job_messages, served and tables were never released at the top.)
 MOVED = {
     "mnistlab.models": "mnistlab.nets.models", "mnistlab.layers": "mnistlab.nets.layers",
     "mnistlab.inside": "mnistlab.nets.inside",
     "mnistlab.config": "mnistlab.training.config", "mnistlab.train": "mnistlab.training.train",
     "mnistlab.recipes": "mnistlab.training.recipes", "mnistlab.augment": "mnistlab.training.augment",
     "mnistlab.runs": "mnistlab.training.runs", "mnistlab.jobs": "mnistlab.training.jobs",
-    "mnistlab.job_process": "mnistlab.training.job_process", "mnistlab.job_messages": "mnistlab.training.job_messages",
     "mnistlab.evaluate": "mnistlab.inference.evaluate", "mnistlab.predict": "mnistlab.inference.predict",
-    "mnistlab.preprocess": "mnistlab.inference.preprocess", "mnistlab.served": "mnistlab.inference.served",
-    "mnistlab.tables": "mnistlab.lesson.tables", "mnistlab.lab": "mnistlab.robustness.drawing",
+    "mnistlab.preprocess": "mnistlab.inference.preprocess", "mnistlab.lab": "mnistlab.robustness.drawing",
 }
 
 
