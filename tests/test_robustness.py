@@ -89,6 +89,42 @@ def test_the_fast_cnn_forward_gives_the_networks_own_answers_and_is_checked(lab_
     assert robustness.measure(model, images[:1000], labels[:1000], shifts=(0, 2), angles=(0, 30)) == honest
 
 
+def test_levels_side_by_side_give_the_numbers_of_one_at_a_time(lab_runs, test_split):
+    """On a CPU with two threads the levels run two at a time, one thread each; with one thread, one
+    after another. Same numbers, and the thread count is given back."""
+    images, labels = test_split
+    run = load_run(lab_runs / "cnn-quick")
+    levels = dict(shifts=(0, 1, 4), angles=(0, 45), scales=(0.8, 1.0), noises=(0.0, 0.3))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        side_by_side = robustness.measure_run(run, images[:2000], labels[:2000], **levels)
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)
+        one_by_one = robustness.measure_run(run, images[:2000], labels[:2000], **levels)
+    finally:
+        torch.set_num_threads(threads)
+    assert side_by_side == one_by_one
+    assert list(side_by_side.scale) == ["0.8", "1"] and list(side_by_side.noise) == ["0", "0.3"]
+
+
+def test_conv1_on_2x2_blocks_is_conv1_then_its_pool():
+    """blocked_conv1: the 5x5 filters as a 3x3 convolution on the image cut into 2x2 blocks; the
+    maximum over each block's four positions is conv1's feature maps max-pooled."""
+    from mnistlab.robustness import curves
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 6, 5, padding=2)
+    images = torch.rand(8, 1, 28, 28)
+    with torch.no_grad():
+        blocked = torch.nn.functional.conv2d(torch.nn.functional.pixel_unshuffle(images, 2),
+                                             curves.blocked_conv1(conv.weight), conv.bias.repeat(4), padding=1)
+        every_pixel = torch.nn.functional.pixel_shuffle(  # back to (8, 6, 28, 28): the block positions unfolded
+            blocked.unflatten(1, (4, 6)).transpose(1, 2).flatten(1, 2), 2)
+        assert torch.allclose(every_pixel, conv(images), atol=1e-5)
+        assert torch.allclose(curves._max_of_quarters(blocked), torch.nn.functional.max_pool2d(conv(images), 2), atol=1e-5)
+
+
 def test_bad_levels_are_refused():
     model = create_model("mlp")
     images, labels = torch.zeros(2, 1, 28, 28), torch.zeros(2, dtype=torch.int64)
