@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -151,10 +152,19 @@ def test_stale_page_job_folders_are_removed_and_nothing_else(tmp_path):
     small = page_job("mlp-small-practice-seed0-20261201-120000-3", dead.pid)  # a model name with a "-"
     orphan = runs / ".cnn-tuned-seed0-20261130-080000-1.ab12.tmp"  # from a server killed before claims existed
     orphan.mkdir()
+    (orphan / "model.pth").write_bytes(b"half")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in (orphan / "model.pth", orphan):
+        os.utime(path, (two_days_ago, two_days_ago))
+    # `mnistlab train --out runs/<a page run's name>` training now: its staging folder has no claim, but is fresh
+    training = runs / ".cnn-tuned-seed0-20261201-090000-4.q9z1.tmp"
+    training.mkdir()
+    (training / "history.json").write_text("{}")
+    os.utime(training, (two_days_ago, two_days_ago))  # made long ago, written into just now
     keep = [runs / "cnn-practice-seed0-20261201-120000-1x", runs / ".mywork.tmp", runs / ".notes.abc.tmp",
-            runs / "cnn-practice-seed0"]
+            runs / "cnn-practice-seed0", training]
     for path in keep:
-        path.mkdir()
+        path.mkdir(exist_ok=True)
     cleaned = jobs.remove_stale_jobs(runs)
     assert sorted(cleaned) == ["cnn-practice-seed0-20261201-120000-1", "cnn-tuned-seed0-20261130-080000-1",
                                "mlp-small-practice-seed0-20261201-120000-3"]

@@ -30,6 +30,9 @@ MAX_EPOCHS = 100
 STOP_SECONDS = 1.0  # how long a stopped child gets to exit before it is killed
 KEEP_JOBS = 5  # finished jobs whose events stay for a late watcher; older ones are forgotten
 CLAIM_GRACE_SECONDS = 60  # a claim this young with no owner yet may be a server writing it: not stale
+# A staging folder with no claim beside it was left by a server from before claims existed, or is a
+# `mnistlab train --out` given a page run's name, still training: only one untouched this long is removed.
+ORPHAN_AGE_SECONDS = 24 * 3600
 # A page run's folder: <model>-<recipe>-seed<seed>-<YYYYmmdd-HHMMSS>-<n>; only these are ever cleaned.
 PAGE_RUN = r"[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]+-seed\d+-\d{8}-\d{6}-\d+"  # models may hold a "-": mlp-small
 CLAIM = re.compile(rf"\.(?P<name>{PAGE_RUN})\.tmp")  # what Jobs.start makes
@@ -290,21 +293,35 @@ def has_live_owner(claim: Path) -> bool:
             return False
 
 
+def last_touched(folder: Path) -> float:
+    """The newest modification time of `folder` and what it holds (a training writes into its staging
+    folder); now, if it cannot be read."""
+    try:
+        return max([folder.stat().st_mtime] + [path.lstat().st_mtime for path in folder.rglob("*")])
+    except OSError:
+        return time.time()
+
+
 def remove_stale_jobs(runs_dir: Path) -> list[str]:
     """Remove the hidden folders of page jobs whose owner is gone (a killed server or child): their
-    claim and staging folders, named after a page run. Nothing else is ever touched. Returns the
-    run names cleaned."""
+    claim and staging folders, named after a page run; a staging folder with no claim only once it is
+    ORPHAN_AGE_SECONDS old. Nothing else is ever touched. Returns the run names cleaned."""
     try:
         entries = [entry for entry in Path(runs_dir).iterdir() if entry.is_dir() and not entry.is_symlink()]
     except OSError:
         return []
     claims = {m["name"]: entry for entry in entries if (m := CLAIM.fullmatch(entry.name))}
-    staged = {m["name"] for entry in entries if (m := STAGING.fullmatch(entry.name))}
+    staged: dict[str, list[Path]] = {}
+    for entry in entries:
+        if m := STAGING.fullmatch(entry.name):
+            staged.setdefault(m["name"], []).append(entry)
     cleaned = []
-    for name in sorted(staged | set(claims)):
+    for name in sorted(set(staged) | set(claims)):
         claim = claims.get(name)
         if claim is not None and has_live_owner(claim):
             continue
+        if claim is None and any(time.time() - last_touched(entry) < ORPHAN_AGE_SECONDS for entry in staged[name]):
+            continue  # not known to be ours, and maybe still being written
         files.remove_stale(Path(runs_dir) / name)
         if claim is not None:
             shutil.rmtree(claim, ignore_errors=True)
