@@ -87,8 +87,8 @@ def test_run_folder_after_interrupt_holds_last_finished_epoch(train_split, tmp_p
 
 
 def test_a_run_records_its_training_set_accuracy_beside_the_test_one(quick_runs, train_split):
-    """metrics.json's train_accuracy (added in 0.3.0) is the run's weights scored on all 60,000
-    training images, as the test accuracy is on the test images."""
+    """metrics.json's train_accuracy (added in 0.3.0) is the run's weights scored on the training
+    images it learnt from (here all 60,000), as the test accuracy is on the test images."""
     from mnistlab.nets.models import load_weights
     from mnistlab.training.runs import load_run
 
@@ -96,3 +96,17 @@ def test_a_run_records_its_training_set_accuracy_beside_the_test_one(quick_runs,
     _, model = load_weights(run.weights, "mlp")
     assert run.metrics.train_accuracy == evaluate(model, *train_split).overall_accuracy
     assert 0.9 < run.metrics.train_accuracy < 1
+
+
+def test_a_run_on_part_of_the_training_set_scores_the_part_it_learnt_from(mnist_root, train_split, tmp_path):
+    """With train_size, the training-set accuracy is measured on those images only: on all 60,000 the
+    unseen 59,360 would make an overfitted network look as good on its training set as on the test."""
+    from mnistlab.nets.models import load_weights
+    from mnistlab.training.train import train_run
+
+    run = train_run(TrainConfig(model="mlp", epochs=2, train_size=640, device="cpu"), tmp_path / "mlp-part",
+                    mnist_root, log=quiet)
+    _, model = load_weights(run.weights, "mlp")
+    images, labels = train_split
+    assert run.metrics.train_accuracy == evaluate(model, images[:640], labels[:640]).overall_accuracy
+    assert run.metrics.train_accuracy != evaluate(model, images, labels).overall_accuracy

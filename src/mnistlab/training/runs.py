@@ -153,7 +153,8 @@ class Metrics:
     epochs_completed: int | None = checked(_optional(_whole(0)), "a whole number", None)
     parameters: int | None = checked(_optional(_whole(1)), "a whole number", None)
     schema_version: int = checked(_whole(1), "a whole number", 1)
-    # Added in 0.3.0 (None in older runs): accuracy on the 60,000 training images, measured with the test's.
+    # Added in 0.3.0 (None in older runs): accuracy on the training images the run learnt from (all 60,000,
+    # or the first train_size), measured with the test's.
     train_accuracy: float | None = checked(_optional(_fraction), "a number between 0 and 1, or null", None)
 
 

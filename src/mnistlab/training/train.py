@@ -206,9 +206,10 @@ def train_run(config: TrainConfig, out_dir: Path, data_dir=None, log=print, lang
         result = fit(config, train_images, train_labels, staging, log=log, **hooks)
         scores = evaluate.evaluate(result.model, data.network_input(test_images, config.permute_pixels),
                                    test_labels, device)
-        # the same measure on the training images: beside the test's, it shows overfitting
-        train_scores = evaluate.evaluate(result.model, data.network_input(train_images, config.permute_pixels),
-                                         train_labels, device)
+        # the same measure on the images it trained on: beside the test's, it shows overfitting
+        seen = slice(config.train_size)  # the first train_size images, as fit takes them; None: all
+        train_scores = evaluate.evaluate(result.model, data.network_input(train_images[seen], config.permute_pixels),
+                                         train_labels[seen], device)
         metrics = runs.Metrics(
             model=config.model,
             recipe=config.recipe,
