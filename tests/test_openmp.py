@@ -10,13 +10,18 @@ def test_busy_machine_sleeps_at_once_idle_keeps_the_default_user_setting_wins(mo
     assert openmp.busy(load=2.5, cores=2) and not openmp.busy(load=0.3, cores=2)
     monkeypatch.setattr(openmp, "busy", lambda: True)
     environ = {}
-    assert openmp.choose_wait_policy(environ) == "GOMP_SPINCOUNT=0 (busy machine)" and environ == {"GOMP_SPINCOUNT": "0"}
+    assert openmp.choose_wait_policy(environ) == "GOMP_SPINCOUNT=0 (busy machine)"
+    assert environ == {"GOMP_SPINCOUNT": "0", openmp.CHOSEN_ENV: "0"}
+    monkeypatch.setattr(openmp, "busy", lambda: False)  # a child started once the machine is idle again
+    assert openmp.choose_wait_policy(environ).startswith("OpenMP default") and environ == {}
     monkeypatch.setattr(openmp, "busy", lambda: False)
     environ = {}
     assert openmp.choose_wait_policy(environ).startswith("OpenMP default") and environ == {}
     environ = {"OMP_WAIT_POLICY": "ACTIVE"}
     monkeypatch.setattr(openmp, "busy", lambda: True)
     assert openmp.choose_wait_policy(environ) == "as set: OMP_WAIT_POLICY=ACTIVE" and "GOMP_SPINCOUNT" not in environ
+    environ = {"GOMP_SPINCOUNT": "5000", openmp.CHOSEN_ENV: "0"}  # the user changed it since: theirs
+    assert openmp.choose_wait_policy(environ) == "as set: GOMP_SPINCOUNT=5000" and environ == {"GOMP_SPINCOUNT": "5000"}
 
 
 def test_the_policy_is_set_before_torch_is_imported():

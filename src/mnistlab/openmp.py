@@ -9,6 +9,9 @@ import os
 
 SPIN_ENV = "GOMP_SPINCOUNT"  # libgomp's spin count before a waiting thread sleeps (default 300,000)
 USER_SETTINGS = (SPIN_ENV, "OMP_WAIT_POLICY")  # set by the user: theirs is kept
+# Beside a GOMP_SPINCOUNT that mnistlab chose: a child process (the studio's trainer, a sandboxed
+# notebook) inherits the environment, and decides afresh for the machine as it is when it starts.
+CHOSEN_ENV = "MNISTLAB_CHOSE_GOMP_SPINCOUNT"
 
 
 def busy(load: float | None = None, cores: int | None = None) -> bool:
@@ -23,6 +26,8 @@ def choose_wait_policy(environ=None) -> str:
     policy the user set is left alone. Returns what is in effect, for logs. Only a process that has
     not loaded torch yet is affected."""
     environ = os.environ if environ is None else environ
+    if environ.pop(CHOSEN_ENV, None) == environ.get(SPIN_ENV):  # a parent's choice, not the user's
+        environ.pop(SPIN_ENV, None)
     if any(name in environ for name in USER_SETTINGS):
         return "as set: " + ", ".join(f"{n}={environ[n]}" for n in USER_SETTINGS if n in environ)
     try:
@@ -30,6 +35,6 @@ def choose_wait_policy(environ=None) -> str:
     except OSError:  # no load average on this platform: the default
         loaded = False
     if loaded:
-        environ[SPIN_ENV] = "0"
+        environ[SPIN_ENV] = environ[CHOSEN_ENV] = "0"
         return f"{SPIN_ENV}=0 (busy machine)"
     return "OpenMP default (idle machine)"
