@@ -4,6 +4,7 @@ the CLI, the report, the tests and the web app all go through."""
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -150,12 +151,26 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@functools.cache
+def _state_shapes(cls: type[nn.Module]) -> dict[str, torch.Size]:
+    with torch.device("meta"):  # shapes only: no memory, no random initialisation
+        return {key: tensor.shape for key, tensor in cls().state_dict().items()}
+
+
+def state_shapes(name: str) -> dict[str, torch.Size]:
+    """{state_dict key: shape} of the `name` network, in its state_dict's order (known without
+    building the network's weights: load_weights asks it of every network for every file)."""
+    if name not in MODELS:
+        create_model(name)  # unknown names get their own message
+    return _state_shapes(MODELS[name].cls)
+
+
 def known_shapes() -> dict[str, set[tuple[int, ...]]]:
     """{state_dict key: the shapes it has in the registered networks}."""
     shapes: dict[str, set[tuple[int, ...]]] = {}
     for name in MODELS:
-        for key, tensor in create_model(name).state_dict().items():
-            shapes.setdefault(key, set()).add(tuple(tensor.shape))
+        for key, shape in state_shapes(name).items():
+            shapes.setdefault(key, set()).add(tuple(shape))
     return shapes
 
 
@@ -228,19 +243,19 @@ def tensor_problem(tensor: torch.Tensor) -> str | None:
 
 def fits(name: str, state: dict) -> bool:
     """Whether `state` has exactly the keys and shapes of the `name` network."""
-    expected = create_model(name).state_dict()
-    return set(state) == set(expected) and all(state[k].shape == expected[k].shape for k in expected)
+    expected = state_shapes(name)
+    return set(state) == set(expected) and all(state[k].shape == expected[k] for k in expected)
 
 
 def renamed(name: str, state: dict) -> dict | None:
     """`state` under the `name` network's own keys when only the names differ: the same number of
     tensors with the same shapes, in the same order (an nn.Sequential student's "0.weight", "2.bias"
     ...). None when the structure differs too."""
-    expected = create_model(name).state_dict()
+    expected = state_shapes(name)
     if len(state) != len(expected):
         return None
     pairs = list(zip(expected.items(), state.values()))
-    if any(mine.shape != theirs.shape for (_key, mine), theirs in pairs):
+    if any(mine != theirs.shape for (_key, mine), theirs in pairs):
         return None
     return {key: tensor for (key, _mine), tensor in pairs}
 
