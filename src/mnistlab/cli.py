@@ -31,6 +31,16 @@ except KeyboardInterrupt:
 USAGE_ERROR = 2
 
 
+def click_exceptions():
+    """The module of the click exceptions typer raises: typer's own copy of click (typer 0.2x vendors
+    it, privately), else click itself (older typer). NoArgsIsHelpError needs click 8.2 or later."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
 class OneErrorStyle(TyperGroup):
     """Command-line mistakes (click's usage errors) in mnistlab's own style: one line starting with
     `mnistlab: error:` and saying where the help is, exit code 2."""
@@ -45,11 +55,10 @@ class OneErrorStyle(TyperGroup):
                 formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        from typer._click import exceptions as errors  # typer's own copy of click raises these
-
+        errors = click_exceptions()
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except errors.NoArgsIsHelpError as err:
+        except getattr(errors, "NoArgsIsHelpError", ()) as err:
             err.show()  # `mnistlab` alone: the help
             sys.exit(err.exit_code)
         except errors.UsageError as err:
