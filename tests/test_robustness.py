@@ -98,13 +98,17 @@ def test_levels_side_by_side_give_the_numbers_of_one_at_a_time(lab_runs, test_sp
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        side_by_side = robustness.measure_run(run, images[:2000], labels[:2000], **levels)
+        heard = []
+        side_by_side = robustness.measure_run(run, images[:2000], labels[:2000], **levels,
+                                              on_level=lambda done, total: heard.append((done, total)))
         assert torch.get_num_threads() == 2
         torch.set_num_threads(1)
         one_by_one = robustness.measure_run(run, images[:2000], labels[:2000], **levels)
     finally:
         torch.set_num_threads(threads)
     assert side_by_side == one_by_one
+    # 2 moves x 4 directions, 1 angle x 2, 1 scale, 1 noise, and the fast forward's check: 13 passes told
+    assert heard == [(done, 13) for done in range(1, 14)]
     assert list(side_by_side.scale) == ["0.8", "1"] and list(side_by_side.noise) == ["0", "0.3"]
 
 

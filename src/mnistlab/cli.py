@@ -332,6 +332,8 @@ def robustness(
     """Test accuracy on test digits moved 0-8 px (mean of the four directions) and rotated 0-60° (both directions)."""
     import json
 
+    from tqdm import tqdm
+
     from mnistlab import data as mnist, robustness as lab
     from mnistlab.training.runs import load_run
     from mnistlab.training.train import resolve_device
@@ -340,7 +342,13 @@ def robustness(
     where = resolve_device(device)
     images, labels = mnist.load_split(data_dir, "test", where)
     levels = {"scales": lab.SCALES if scale else None, "noises": lab.NOISES if noise else None}
-    results = [lab.measure_run(run, images, labels, where, **levels) for run in found]
+    results = []
+    for run in found:
+        with tqdm(desc=run.path.name, unit="pass", leave=False, disable=None) as bar:
+            def told(done, total, bar=bar):
+                bar.total, bar.n = total, done
+                bar.refresh()
+            results.append(lab.measure_run(run, images, labels, where, on_level=told, **levels))
     if json_output:
         typer.echo(json.dumps({"runs": [r.as_json() for r in results]}, indent=1))
     else:

@@ -182,26 +182,35 @@ def _intra_op_threads(count: int):
         torch.set_num_threads(before)
 
 
-def _level_predictions(forward, makers, permuted: bool, device) -> list[torch.Tensor]:
+def _level_predictions(forward, makers, permuted: bool, device, on_level=None) -> list[torch.Tensor]:
     """predictions() of `forward` on the images each of `makers` builds. On a CPU with more than one
     thread, the levels run side by side, one thread each (two levels at once, one thread each, beat
     one level at a time on two threads by a quarter on this 2-core CPU: the small batches leave two
-    threads waiting on each other). Each level's numbers are the same whichever order they finish in."""
+    threads waiting on each other). Each level's numbers are the same whichever order they finish in.
+    `on_level(done, total)`, if given, is called (in this thread) as each level is done."""
     def one(make):
         return predictions(forward, make(), permuted, FAST_BATCH)
 
+    def told(answers):
+        for done, answer in enumerate(answers, 1):
+            if on_level is not None:
+                on_level(done, len(makers))
+            yield answer
+
     workers = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
     if workers <= 1 or len(makers) <= 1:
-        return [one(make) for make in makers]
+        return list(told(one(make) for make in makers))
     with _intra_op_threads(1), ThreadPoolExecutor(min(workers, len(makers))) as pool:
-        return list(pool.map(one, makers))
+        return list(told(pool.map(one, makers)))
 
 
 @torch.inference_mode()
 def measure(model, images: torch.Tensor, labels: torch.Tensor, *, run: str = "", model_name: str = "",
-            permuted: bool = False, shifts=SHIFTS, angles=ANGLES, scales=None, noises=None) -> Robustness:
+            permuted: bool = False, shifts=SHIFTS, angles=ANGLES, scales=None, noises=None,
+            on_level=None) -> Robustness:
     """Test accuracy of `model` on `images` (on its device) at every level; level 0 of the shift and
-    the rotation is the images as they are, so it equals the run's test accuracy."""
+    the rotation is the images as they are, so it equals the run's test accuracy. `on_level(done,
+    total)`, if given, hears of each pass of the test set as it ends (a progress bar)."""
     check_levels(shifts, angles)
     model.eval()
     reference = predictions(model, images, permuted)  # the network's own forward, evaluate's batches
@@ -214,11 +223,11 @@ def measure(model, images: torch.Tensor, labels: torch.Tensor, *, run: str = "",
     makers = [make for _kind, _level, make in levels]
     forward = fast_forward(model)
     if forward is not model:  # checked on the plain images, in the same threads as the levels
-        *answers, again = _level_predictions(forward, makers + [lambda: images], permuted, images.device)
+        *answers, again = _level_predictions(forward, makers + [lambda: images], permuted, images.device, on_level)
         if not torch.equal(again, reference):  # not one answer may differ from the network's own
             forward = model
     if forward is model:
-        answers = _level_predictions(model, makers, permuted, images.device)
+        answers = _level_predictions(model, makers, permuted, images.device, on_level)
     correct: dict[tuple[str, float], list[int]] = {}
     for (kind, level, _make), answer in zip(levels, answers):
         correct.setdefault((kind, level), []).append(int((answer == labels).sum()))
