@@ -18,7 +18,14 @@ CENTRE_X = """() => {  // the ink's mean column in the 28×28 preview of what th
     return moment / mass; }"""
 
 
+def settled(page):
+    """Every change made so far answered: the answers are not aria-busy (a drawing sends answers while
+    it is drawn, so a first "7" may be a half-drawn seven's, its preview placed differently)."""
+    expect(page.locator("#networks")).to_have_attribute("aria-busy", "false", timeout=20_000)
+
+
 def answered(page, text: str):
+    settled(page)
     expect(page.locator("#status")).to_contain_text("Answered", timeout=20_000)
     expect(page.locator("output[for=lab-dx]")).to_have_text(text)
 
@@ -35,6 +42,7 @@ def test_lab_controls_move_the_drawing_and_swap_in_the_permuted_networks(lab_run
         expect(page.locator("#lab-chart polyline")).to_have_count(2)
         expect(page.locator("#lab-legend")).to_contain_text("CNN: 7")
         expect(page.locator("#inside-cnn .lab-input .layer-sub")).to_have_text("what this network sees")
+        settled(page)
         at_rest = page.evaluate(CENTRE_X)
 
         page.locator("#lab-dx").fill("6")
@@ -43,8 +51,7 @@ def test_lab_controls_move_the_drawing_and_swap_in_the_permuted_networks(lab_run
         page.locator("#lab-angle").fill("45")
         expect(page.locator("output[for=lab-angle]")).to_have_text("45°")
         page.locator("#lab-centre").uncheck()
-        page.wait_for_timeout(500)
-        expect(page.locator("#status")).to_contain_text("Answered", timeout=20_000)
+        answered(page, "6 px")
         page.screenshot(path=str(artifacts / "studio-lab-moved.png"), full_page=True)
 
         page.click("#lab-reset")

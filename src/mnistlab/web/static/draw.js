@@ -11,7 +11,9 @@ const MIN_PEN = 5;         // a first dot still shows
 const SMALL_SHARE = 0.3;   // a drawing whose longest side is under this share of the pad is "small"
 const SEND_EVERY_MS = 150; // while drawing, at most one callback per this many milliseconds
 
-export function createPad(pad, onChange) {
+// `onChange()` is called (throttled) when the drawing changed; `onPending()`, if given, as soon as a
+// call is scheduled (the page marks its answers as being updated).
+export function createPad(pad, onChange, onPending = () => {}) {
   const ctx = pad.getContext("2d");
   let strokes = [];  // each a list of {x, y} in canvas pixels
   let drawing = null;  // the pointer id of the stroke being drawn
@@ -60,6 +62,7 @@ export function createPad(pad, onChange) {
     if (delay === 0) clearTimeout(timer);
     else if (timer !== null) return;
     timer = setTimeout(() => { timer = null; onChange(); }, delay);
+    onPending();
   }
 
   pad.addEventListener("pointerdown", (event) => {

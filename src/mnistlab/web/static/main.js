@@ -18,7 +18,14 @@ const padNote = document.getElementById("pad-note");
 let request = null;     // the drawing's request in flight: {controller}
 let sendAgain = false;  // the drawing changed while a request was in flight
 
-const pad = createPad(document.getElementById("pad"), send);
+// aria-busy on the answers while they are being updated (a change not yet answered): assistive
+// technology waits for the update, and so can a test.
+const answers = document.getElementById("networks");
+function busy(updating) {
+  answers.setAttribute("aria-busy", String(updating));
+}
+
+const pad = createPad(document.getElementById("pad"), send, () => busy(true));
 
 function showPadNote() {
   padNote.hidden = !pad.tooSmall();
@@ -27,7 +34,8 @@ function showPadNote() {
 
 async function send() {
   showPadNote();
-  if (!pad.hasInk()) return;
+  if (!pad.hasInk()) { busy(false); return; }
+  busy(true);
   if (request) { sendAgain = true; return; }
   const mine = request = { controller: new AbortController() };
   const started = performance.now();
@@ -44,7 +52,7 @@ async function send() {
   } finally {
     if (request === mine) {
       request = null;
-      if (sendAgain) { sendAgain = false; send(); }
+      if (sendAgain) { sendAgain = false; send(); } else busy(false);
     }
   }
 }
@@ -53,6 +61,7 @@ document.getElementById("clear").addEventListener("click", () => {
   request?.controller.abort();
   request = null;
   sendAgain = false;
+  busy(false);
   pad.clear();
   showPadNote();
   showEmpty();
