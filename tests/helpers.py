@@ -86,6 +86,15 @@ def write_fake_run(folder: Path, model: str = "mlp", seed: int = 0, accuracy: fl
 SEVEN = [[(70, 60), (210, 60), (190, 100), (160, 160), (130, 235)], [(100, 150), (200, 150)]]
 
 
+def settled(page):
+    """Wait until every change made on the studio page so far is answered: the answers are not
+    aria-busy. A drawing sends answers while it is drawn, so a first answer ("Answered", a "7") may be
+    a half-drawn digit's."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#networks")).to_have_attribute("aria-busy", "false", timeout=20_000)
+
+
 def draw(page, strokes=SEVEN):
     """Draw `strokes` (canvas pixels) on the page's #pad with the mouse."""
     page.locator("#pad").scroll_into_view_if_needed()  # the mouse works in the viewport's coordinates

@@ -5,7 +5,7 @@ and the pixel-permuted networks can be chosen, their inside view showing the scr
 import pytest
 from playwright.sync_api import expect
 
-from helpers import draw
+from helpers import draw, settled
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running
 
@@ -16,12 +16,6 @@ CENTRE_X = """() => {  // the ink's mean column in the 28×28 preview of what th
     let mass = 0, moment = 0;
     for (let i = 0; i < 28 * 28; i++) { mass += data[4 * i]; moment += data[4 * i] * (i % 28); }
     return moment / mass; }"""
-
-
-def settled(page):
-    """Every change made so far answered: the answers are not aria-busy (a drawing sends answers while
-    it is drawn, so a first "7" may be a half-drawn seven's, its preview placed differently)."""
-    expect(page.locator("#networks")).to_have_attribute("aria-busy", "false", timeout=20_000)
 
 
 def answered(page, text: str):

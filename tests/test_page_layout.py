@@ -10,7 +10,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from helpers import SEVEN, draw
+from helpers import SEVEN, draw, settled
 from mnistlab.nets.models import MODELS
 from mnistlab.web.app import create_app
 from mnistlab.web.server import running
@@ -140,6 +140,7 @@ def test_a_small_drawing_gets_a_pen_in_proportion_and_a_note(quick_runs, browser
         expect(page.locator("#status")).to_have_text("Draw a digit.", timeout=20_000)
         draw(page)
         expect(page.locator("#status")).to_contain_text("Answered", timeout=15_000)
+        settled(page)
         expect(page.locator("#pad-note")).to_be_hidden()
         large = ink(page)
         page.click("#clear")
@@ -148,6 +149,7 @@ def test_a_small_drawing_gets_a_pen_in_proportion_and_a_note(quick_runs, browser
         expect(page.locator("#pad-note")).to_be_visible(timeout=15_000)
         expect(page.locator("#pad-note")).to_contain_text("draw it larger")
         expect(page.locator("#status")).to_contain_text("Answered", timeout=15_000)
+        settled(page)
         # With the fixed 24 px pen the small 7 reached the networks as a blob, several times the ink.
         assert 0.6 * large <= ink(page) <= 1.5 * large, (ink(page), large)
         assert page.evaluate("document.getElementById('pad').getContext('2d').lineWidth") < 10
