@@ -5,6 +5,7 @@ already busy, where a spinning thread holds a core that a descheduled partner ne
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 SPIN_ENV = "GOMP_SPINCOUNT"  # libgomp's spin count before a waiting thread sleeps (default 300,000)
@@ -38,3 +39,16 @@ def choose_wait_policy(environ=None) -> str:
         environ[SPIN_ENV] = environ[CHOSEN_ENV] = "0"
         return f"{SPIN_ENV}=0 (busy machine)"
     return "OpenMP default (idle machine)"
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int):
+    """torch's intra-op thread count set to `count` for the block (it is process-wide), then back."""
+    import torch  # here, not at the top: this module is imported before torch loads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

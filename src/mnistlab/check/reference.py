@@ -3,7 +3,6 @@ practice writes it, with switches for the catalogued mistakes), on the subset an
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +14,7 @@ import torchvision.transforms as transforms
 from torch.utils.data import DataLoader
 
 from mnistlab.nets.models import create_model
+from mnistlab.openmp import intra_op_threads
 
 SUBSET_SIZE = 640  # 10 steps of 64 per epoch: 100 steps in the practice's 10 epochs, seconds on a CPU
 EPOCHS = 10  # the practice's num_epochs
@@ -49,15 +49,9 @@ def trimmed_mnist(root, indices=None, train=True):
     return dataset
 
 
-@contextlib.contextmanager
 def one_thread():
     """Bit-identical losses need the same arithmetic order: one thread here as in the sandbox."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return intra_op_threads(1)
 
 
 def practice_loop(kind: str, train_dataset, test_dataset, seed: int, loop: Loop = PRACTICE,

@@ -3,9 +3,9 @@ studio's lab controls on one drawing (drawing.py). `from mnistlab import robustn
 names."""
 
 from mnistlab.robustness.curves import (ANGLES, DIRECTIONS, MAX_ANGLE, MAX_SHIFT, NOISE_SEED, NOISES, SCALES,
-                                        SHIFTS, Robustness, accuracy, affine, check_levels, measure,
+                                        SHIFTS, Robustness, affine, check_levels, measure,
                                         measure_run, noisy, robustness_table, shift)
 
 __all__ = ["ANGLES", "DIRECTIONS", "MAX_ANGLE", "MAX_SHIFT", "NOISE_SEED", "NOISES", "SCALES", "SHIFTS",
-           "Robustness", "accuracy", "affine", "check_levels", "measure", "measure_run", "noisy",
+           "Robustness", "affine", "check_levels", "measure", "measure_run", "noisy",
            "robustness_table", "shift"]

@@ -5,7 +5,6 @@ no per-image loop); a pixel-permuted run's images are scrambled after the transf
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from mnistlab.data import IMAGE_SIDE, network_input
 from mnistlab.errors import MnistlabError
 from mnistlab.inference.evaluate import EVAL_BATCH
+from mnistlab.openmp import intra_op_threads
 from mnistlab.training.augment import affine_grid
 
 SHIFTS = tuple(range(9))  # pixels
@@ -130,18 +130,6 @@ def predictions(forward, images: torch.Tensor, permuted: bool = False, batch: in
                       for start in range(0, len(images), batch)])
 
 
-def accuracy(model, images: torch.Tensor, labels: torch.Tensor, permuted: bool = False, forward=None) -> float:
-    """Fraction of `images` (on the model's device) that `model` classifies as `labels`: by its own
-    forward in evaluate.predict's batches (the run's test accuracy exactly), or by `forward` in
-    FAST_BATCH batches."""
-    model.eval()
-    if forward is None:
-        predicted = predictions(model, images, permuted)
-    else:
-        predicted = predictions(forward, images, permuted, FAST_BATCH)
-    return int((predicted == labels).sum()) / len(labels)
-
-
 @dataclass
 class Robustness:
     """Test accuracy (a fraction) at each level of each perturbation; the keys of each dict are the
@@ -171,17 +159,6 @@ def check_levels(shifts=SHIFTS, angles=ANGLES) -> None:
         raise MnistlabError(f"angles must lie between 0 and {MAX_ANGLE} degrees (got {list(angles)})")
 
 
-@contextlib.contextmanager
-def _intra_op_threads(count: int):
-    """torch's intra-op thread count set to `count` for the block (it is process-wide), then back."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _level_predictions(forward, makers, permuted: bool, device, on_level=None) -> list[torch.Tensor]:
     """predictions() of `forward` on the images each of `makers` builds. On a CPU with more than one
     thread, the levels run side by side, one thread each (two levels at once, one thread each, beat
@@ -200,7 +177,7 @@ def _level_predictions(forward, makers, permuted: bool, device, on_level=None) -
     workers = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
     if workers <= 1 or len(makers) <= 1:
         return list(told(one(make) for make in makers))
-    with _intra_op_threads(1), ThreadPoolExecutor(min(workers, len(makers))) as pool:
+    with intra_op_threads(1), ThreadPoolExecutor(min(workers, len(makers))) as pool:
         return list(told(pool.map(one, makers)))
 
 
